@@ -1,0 +1,441 @@
+//! The checkers' driver: one entry point, [`explore`], that runs a [`Model`] under loom or one of
+//! shuttle's schedulers, and [`replay`], that re-runs one recorded schedule.
+//!
+//! A model runs one execution on a fresh [`Virtual`] runtime and returns `Err` on a violation. The
+//! driver stops at the first violation and returns it with a schedule string that reproduces it:
+//!
+//! * shuttle: `shuttle:<shuttle's own encoded schedule>` (the string `shuttle::replay` takes);
+//! * loom: `loom:<preemption bound>:<execution number>`. loom's exploration is deterministic, so
+//!   re-running it with the same bound reaches the same execution again.
+//!
+//! Panics are the control flow here, so the driver installs (once) a panic hook that stays quiet
+//! for its own payloads ([`Aborted`](super::Aborted) and the stop signal) and defers to the
+//! previous hook for everything else.
+
+use super::{Aborted, Loom, Model, Shuttle, Virtual};
+use std::any::Any;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// A way to explore schedules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checker {
+    /// loom: exhaustive DPOR within a preemption bound, stopped after `max_executions`.
+    Loom {
+        /// At most this many preemptions per execution.
+        preemptions: usize,
+        /// Stop (and say so) after this many executions.
+        max_executions: usize,
+    },
+    /// shuttle's PCT scheduler: finds a bug of depth `depth` with a known probability.
+    Pct {
+        /// The bug depth it targets.
+        depth: usize,
+        /// Schedules to run.
+        schedules: usize,
+        /// Seed.
+        seed: u64,
+    },
+    /// shuttle's uniformly random scheduler.
+    Random {
+        /// Schedules to run.
+        schedules: usize,
+        /// Seed.
+        seed: u64,
+    },
+    /// shuttle's exhaustive depth-first scheduler (no partial-order reduction).
+    Dfs {
+        /// Stop after this many schedules.
+        schedules: usize,
+    },
+}
+
+impl Checker {
+    /// The checker's name: `loom`, `pct`, `random`, `dfs`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Checker::Loom { .. } => "loom",
+            Checker::Pct { .. } => "pct",
+            Checker::Random { .. } => "random",
+            Checker::Dfs { .. } => "dfs",
+        }
+    }
+
+    /// The budget: executions or schedules.
+    pub fn budget(&self) -> usize {
+        match self {
+            Checker::Loom { max_executions, .. } => *max_executions,
+            Checker::Pct { schedules, .. }
+            | Checker::Random { schedules, .. }
+            | Checker::Dfs { schedules } => *schedules,
+        }
+    }
+}
+
+/// How an exploration ended.
+#[derive(Debug)]
+pub enum Outcome<F> {
+    /// Every explored schedule passed.
+    Pass {
+        /// False when the budget ran out before the space was exhausted (always false for the
+        /// randomized schedulers).
+        exhaustive: bool,
+    },
+    /// A schedule violated the model.
+    Violation {
+        /// What the model reported.
+        failure: F,
+        /// A string [`replay`] takes to reproduce it.
+        schedule: String,
+    },
+    /// The exploration itself failed (a panic in the code under test or the harness).
+    Error(String),
+}
+
+/// The result of [`explore`].
+#[derive(Debug)]
+pub struct Report<F> {
+    /// How it ended.
+    pub outcome: Outcome<F>,
+    /// Executions / schedules run.
+    pub schedules: usize,
+    /// Wall-clock time.
+    pub elapsed: Duration,
+}
+
+/// Why [`replay`] could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The schedule string is not one [`explore`] prints.
+    #[error(
+        "not a schedule string: {0} (expected `shuttle:<schedule>` or `loom:<bound>:<execution>`)"
+    )]
+    BadSchedule(String),
+    /// loom finished its exploration before reaching the execution.
+    #[error("loom's exploration ended after {0} executions, before the one recorded")]
+    LoomEnded(usize),
+    /// The replay panicked.
+    #[error("the replay failed: {0}")]
+    Panicked(String),
+}
+
+/// The driver's own stop signal, unwound through the checker after a violation.
+struct Stop;
+
+thread_local! {
+    /// Set while this OS thread runs a shuttle exploration (shuttle runs its tasks on the thread
+    /// that called it), so that the panic hook knows whose report to print.
+    static IN_SHUTTLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+type Hook = Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // shuttle installs its panic hook once, wrapping whatever hook is set then; its report
+        // only makes sense for panics inside a shuttle execution. Keep the default hook for the
+        // rest, and stay quiet for the driver's own control-flow panics.
+        let default: Arc<Hook> = Arc::new(panic::take_hook());
+        let inner = default.clone();
+        panic::set_hook(Box::new(move |info| inner(info)));
+        let mut config = shuttle::Config::new();
+        config.silence_warnings = true;
+        config.failure_persistence = shuttle::FailurePersistence::None;
+        shuttle::Runner::new(shuttle::scheduler::RoundRobinScheduler::new(1), config).run(|| {});
+        let shuttle_hook = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            if p.is::<Aborted>() || p.is::<Stop>() {
+                return;
+            }
+            if IN_SHUTTLE.with(|f| f.get()) {
+                shuttle_hook(info)
+            } else {
+                default(info)
+            }
+        }));
+    });
+}
+
+struct InShuttle;
+
+impl InShuttle {
+    fn enter() -> InShuttle {
+        IN_SHUTTLE.with(|f| f.set(true));
+        InShuttle
+    }
+}
+
+impl Drop for InShuttle {
+    fn drop(&mut self) {
+        IN_SHUTTLE.with(|f| f.set(false));
+    }
+}
+
+fn message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+struct Found<F> {
+    failure: F,
+    schedule: String,
+}
+
+/// Runs `model` under `checker` until the first violation or the end of the budget.
+pub fn explore<M: Model>(checker: &Checker, model: Arc<M>) -> Report<M::Failure> {
+    quiet_panics();
+    let start = Instant::now();
+    let count = Arc::new(AtomicUsize::new(0));
+    let found: Arc<Mutex<Option<Found<M::Failure>>>> = Arc::new(Mutex::new(None));
+    let result = match checker {
+        Checker::Loom {
+            preemptions,
+            max_executions,
+        } => run_loom(*preemptions, *max_executions, None, model, &count, &found),
+        _ => run_shuttle(checker, model, &count, &found),
+    };
+    let schedules = count.load(Ordering::SeqCst);
+    let found = found.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let outcome = match (found, result) {
+        (Some(f), _) => Outcome::Violation {
+            failure: f.failure,
+            schedule: f.schedule,
+        },
+        (None, Err(msg)) => Outcome::Error(msg),
+        (None, Ok(())) => Outcome::Pass {
+            exhaustive: matches!(checker, Checker::Loom { max_executions, .. } if schedules < *max_executions),
+        },
+    };
+    Report {
+        outcome,
+        schedules,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Re-runs the one execution a schedule string names and returns what the model said of it.
+pub fn replay<M: Model>(
+    schedule: &str,
+    model: Arc<M>,
+) -> Result<Result<(), M::Failure>, ReplayError> {
+    quiet_panics();
+    let bad = || ReplayError::BadSchedule(schedule.to_string());
+    let count = Arc::new(AtomicUsize::new(0));
+    let found: Arc<Mutex<Option<Found<M::Failure>>>> = Arc::new(Mutex::new(None));
+    let passed = Arc::new(Mutex::new(false));
+    let result = if let Some(encoded) = schedule.trim().strip_prefix("shuttle:") {
+        let schedule = shuttle::scheduler::Schedule::clone(
+            &shuttle_engine::scheduler::serialization::deserialize_schedule(encoded)
+                .ok_or_else(bad)?,
+        );
+        let mut scheduler = shuttle::scheduler::ReplayScheduler::new_from_schedule(schedule);
+        scheduler.set_allow_incomplete();
+        let (found2, passed2) = (found.clone(), passed.clone());
+        let _in_shuttle = InShuttle::enter();
+        catch(move || {
+            shuttle::Runner::new(scheduler, shuttle_config(None)).run(move || {
+                let rt = Virtual::<Shuttle>::new();
+                match model.execute(&rt) {
+                    Ok(()) => *passed2.lock().unwrap_or_else(|e| e.into_inner()) = true,
+                    Err(failure) => stop_with(&rt, &found2, failure, String::new()),
+                }
+            });
+        })
+    } else if let Some(rest) = schedule.trim().strip_prefix("loom:") {
+        let (bound, exec) = rest.split_once(':').ok_or_else(bad)?;
+        let bound: usize = bound.parse().map_err(|_| bad())?;
+        let exec: usize = exec.parse().map_err(|_| bad())?;
+        let passed2 = passed.clone();
+        let r = run_loom_at(bound, exec, model, &count, &found, passed2);
+        if count.load(Ordering::SeqCst) < exec && r.is_ok() {
+            return Err(ReplayError::LoomEnded(count.load(Ordering::SeqCst)));
+        }
+        r
+    } else {
+        return Err(bad());
+    };
+    if let Some(f) = found.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Ok(Err(f.failure));
+    }
+    if *passed.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(Ok(()));
+    }
+    Err(ReplayError::Panicked(result.err().unwrap_or_else(|| {
+        "the schedule did not reach the end of the execution".into()
+    })))
+}
+
+/// Records the violation, ends every other thread of the execution, and unwinds out of the
+/// checker. (Unwinding out of loom while other model threads are alive aborts the process.)
+fn stop_with<B: super::Backend, F: Send + 'static>(
+    rt: &Virtual<B>,
+    found: &Mutex<Option<Found<F>>>,
+    failure: F,
+    schedule: String,
+) -> ! {
+    *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(Found { failure, schedule });
+    rt.end_all_threads();
+    panic::panic_any(Stop)
+}
+
+/// Runs `f`, turning a panic into its message; the driver's own stop is not an error.
+fn catch(f: impl FnOnce()) -> Result<(), String> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => Ok(()),
+        Err(p) if p.is::<Stop>() => Ok(()),
+        Err(p) => Err(message(&*p)),
+    }
+}
+
+fn shuttle_config(max_time: Option<Duration>) -> shuttle::Config {
+    let mut config = shuttle::Config::new();
+    config.failure_persistence = shuttle::FailurePersistence::None;
+    config.silence_warnings = true;
+    config.max_time = max_time;
+    config
+}
+
+fn run_shuttle<M: Model>(
+    checker: &Checker,
+    model: Arc<M>,
+    count: &Arc<AtomicUsize>,
+    found: &Arc<Mutex<Option<Found<M::Failure>>>>,
+) -> Result<(), String> {
+    use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, Scheduler};
+    let scheduler: Box<dyn Scheduler + Send> = match *checker {
+        Checker::Pct {
+            depth,
+            schedules,
+            seed,
+        } => Box::new(PctScheduler::new_from_seed(seed, depth.max(1), schedules)),
+        Checker::Random { schedules, seed } => {
+            Box::new(RandomScheduler::new_from_seed(seed, schedules))
+        }
+        Checker::Dfs { schedules } => Box::new(DfsScheduler::new(Some(schedules), true)),
+        Checker::Loom { .. } => unreachable!("loom is run by run_loom"),
+    };
+    let (count, found) = (count.clone(), found.clone());
+    let _in_shuttle = InShuttle::enter();
+    let r = catch(move || {
+        shuttle::Runner::new(scheduler, shuttle_config(None)).run(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            let rt = Virtual::<Shuttle>::new();
+            if let Err(failure) = model.execute(&rt) {
+                let schedule = shuttle_engine::scheduler::serialization::serialize_schedule(
+                    &shuttle_engine::runtime::execution::CurrentSchedule::get_schedule(),
+                );
+                stop_with(&rt, &found, failure, format!("shuttle:{schedule}"));
+            }
+        });
+    });
+    match r {
+        // PCT refuses a model that never spawned a thread: its single schedule passed.
+        Err(e) if e.contains("did not exercise any concurrency") => Ok(()),
+        r => r,
+    }
+}
+
+fn loom_builder(preemptions: usize, max_executions: Option<usize>) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(preemptions);
+    b.max_branches = 1_000_000;
+    // loom checks the budget before running an execution: allow exactly `max_executions`.
+    b.max_permutations = max_executions.map(|m| m + 1);
+    b.checkpoint_interval = 1; // check the execution budget after every execution
+    b.checkpoint_file = None;
+    b.log = false;
+    b
+}
+
+fn run_loom<M: Model>(
+    preemptions: usize,
+    max_executions: usize,
+    _at: Option<usize>,
+    model: Arc<M>,
+    count: &Arc<AtomicUsize>,
+    found: &Arc<Mutex<Option<Found<M::Failure>>>>,
+) -> Result<(), String> {
+    let (count, found) = (count.clone(), found.clone());
+    // loom keeps per-thread state: give every exploration a fresh OS thread.
+    in_fresh_thread(move || {
+        catch(move || {
+            loom_builder(preemptions, Some(max_executions)).check(move || {
+                let i = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let rt = Virtual::<Loom>::new();
+                if let Err(failure) = model.execute(&rt) {
+                    stop_with(&rt, &found, failure, format!("loom:{preemptions}:{i}"));
+                }
+            })
+        })
+    })
+}
+
+fn run_loom_at<M: Model>(
+    preemptions: usize,
+    at: usize,
+    model: Arc<M>,
+    count: &Arc<AtomicUsize>,
+    found: &Arc<Mutex<Option<Found<M::Failure>>>>,
+    passed: Arc<Mutex<bool>>,
+) -> Result<(), String> {
+    let (count, found) = (count.clone(), found.clone());
+    in_fresh_thread(move || {
+        catch(move || {
+            loom_builder(preemptions, None).check(move || {
+                let i = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let rt = Virtual::<Loom>::new();
+                let result = model.execute(&rt);
+                if i == at {
+                    match result {
+                        Ok(()) => {
+                            *passed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                            rt.end_all_threads();
+                            panic::panic_any(Stop)
+                        }
+                        Err(failure) => stop_with(&rt, &found, failure, String::new()),
+                    }
+                }
+            })
+        })
+    })
+}
+
+fn in_fresh_thread(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("loom-explorer".into())
+        .stack_size(64 << 20)
+        .spawn(f)
+        .map_err(|e| format!("cannot start the loom explorer thread: {e}"))?
+        .join()
+        .unwrap_or_else(|p| Err(message(&*p)))
+}
+
+impl<F: fmt::Debug> fmt::Display for Report<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            Outcome::Pass { exhaustive } => write!(
+                f,
+                "pass ({} schedules{}, {:?})",
+                self.schedules,
+                if *exhaustive { ", exhaustive" } else { "" },
+                self.elapsed
+            ),
+            Outcome::Violation { failure, schedule } => write!(
+                f,
+                "violation after {} schedules: {failure:?} (replay: {schedule})",
+                self.schedules
+            ),
+            Outcome::Error(e) => write!(f, "error after {} schedules: {e}", self.schedules),
+        }
+    }
+}
