@@ -3,4 +3,14 @@
 
 #![warn(missing_docs)]
 
+pub mod handler;
+pub mod kafka;
+pub mod probe;
 pub mod sync;
+
+pub use handler::{Handler, HandlerError};
+pub use kafka::{
+    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
+    Partition, Rebalance, RebalanceHook, Record,
+};
+pub use probe::{DesignEvent, NoProbe, Probe};

@@ -1,1 +1,1 @@
-//! placeholder
+//! pausebeat's scenario catalogue.

@@ -1,0 +1,192 @@
+//! The consumer seam: what coordination code needs from Kafka, shaped after rust-rdkafka's
+//! `BaseConsumer` so that the production adapter stays thin.
+//!
+//! Two implementations exist: the modeled Kafka world of `pausebeat-models` (deterministic, on
+//! virtual time, with injected faults) and the rdkafka backend (feature `rdkafka`).
+//!
+//! A consumer handle reads one topic. Rebalance callbacks run *inside* [`ConsumerHandle::poll`],
+//! on the polling thread, as in librdkafka.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A partition number of the consumer's topic.
+pub type Partition = i32;
+/// An offset in a partition.
+pub type Offset = i64;
+
+/// A record handed out by [`ConsumerHandle::poll`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its partition.
+    pub partition: Partition,
+    /// Its offset.
+    pub offset: Offset,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// How an error is to be treated, following librdkafka's `IsRetriable()` / fatal flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Transient; retry the same operation later (Go: `err.IsRetriable()`).
+    Retriable,
+    /// The handle is unusable as it is (the Go consumer restarts on these).
+    NonRetriable,
+    /// librdkafka's fatal errors (fencing): the handle can never be used again.
+    Fatal,
+}
+
+/// What went wrong, as far as coordination cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The broker connection failed (librdkafka `-195`).
+    BrokerTransport,
+    /// Every broker is down (`-187`).
+    AllBrokersDown,
+    /// The member was not polled for `max.poll.interval.ms` and left the group (`-147`).
+    MaxPollExceeded,
+    /// Another member holds this static `group.instance.id` (`FENCED_INSTANCE_ID`).
+    Fenced,
+    /// The group forgot this member (`UNKNOWN_MEMBER_ID`).
+    UnknownMember,
+    /// The handle was closed (librdkafka `_STATE` / confluent-kafka-go "consumer closed").
+    Closed,
+    /// Creating the consumer failed.
+    CreateFailed,
+    /// A commit found no assignment for the partition (`-168`).
+    NoOffset,
+    /// The operation timed out inside the client.
+    TimedOut,
+    /// Anything else.
+    Other,
+}
+
+/// An error from a consumer operation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?} ({class:?}): {message}")]
+pub struct KafkaError {
+    /// How to treat it.
+    pub class: ErrorClass,
+    /// What it was.
+    pub code: ErrorCode,
+    /// Details for logs.
+    pub message: String,
+}
+
+impl KafkaError {
+    /// An error of the given class and code.
+    pub fn new(class: ErrorClass, code: ErrorCode, message: impl Into<String>) -> Self {
+        KafkaError {
+            class,
+            code,
+            message: message.into(),
+        }
+    }
+    /// True for [`ErrorClass::Retriable`].
+    pub fn is_retriable(&self) -> bool {
+        self.class == ErrorClass::Retriable
+    }
+    /// True for [`ErrorClass::Fatal`].
+    pub fn is_fatal(&self) -> bool {
+        self.class == ErrorClass::Fatal
+    }
+    /// True if the handle has lost its group membership or cannot be used any more: the cases
+    /// in which a consumer must be replaced (max.poll exceeded, fenced, unknown member, closed,
+    /// fatal).
+    pub fn membership_lost(&self) -> bool {
+        self.is_fatal()
+            || matches!(
+                self.code,
+                ErrorCode::MaxPollExceeded
+                    | ErrorCode::Fenced
+                    | ErrorCode::UnknownMember
+                    | ErrorCode::Closed
+            )
+    }
+}
+
+/// Identifies a consumer handle in logs and traces (unique per factory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HandleId(pub u64);
+
+impl fmt::Display for HandleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// A consumer handle (one librdkafka consumer instance, one group member).
+///
+/// Every method may be called from any thread, but a handle must never be polled by two threads
+/// at once, nor closed while another thread polls it: librdkafka corrupts memory or hangs then.
+/// The modeled world records both as violations of `handle-exclusive`.
+pub trait ConsumerHandle: Send + Sync + 'static {
+    /// Its identity.
+    fn id(&self) -> HandleId;
+    /// Polls for one record for at most `timeout`. `Ok(None)`: nothing arrived; this can happen
+    /// before the timeout, e.g. right after a rebalance was served. Rebalance callbacks run in
+    /// here.
+    fn poll(&self, timeout: Duration) -> Result<Option<Record>, KafkaError>;
+    /// Pauses fetching from these partitions (kept across rebalances, as librdkafka 2.12 does).
+    fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError>;
+    /// Resumes fetching from these partitions.
+    fn resume(&self, partitions: &[Partition]) -> Result<(), KafkaError>;
+    /// The partitions assigned now.
+    fn assignment(&self) -> Result<Vec<Partition>, KafkaError>;
+    /// Makes the next poll of `partition` start at `offset`.
+    fn seek(&self, partition: Partition, offset: Offset) -> Result<(), KafkaError>;
+    /// Commits, for each partition, the offset of the next record to read (synchronously).
+    fn commit(&self, offsets: &[(Partition, Offset)]) -> Result<(), KafkaError>;
+    /// The committed offsets of these partitions (`None`: nothing committed yet).
+    fn committed(
+        &self,
+        partitions: &[Partition],
+    ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError>;
+    /// Leaves the group and releases the handle. Every later call fails with
+    /// [`ErrorCode::Closed`].
+    fn close(&self) -> Result<(), KafkaError>;
+}
+
+/// What a rebalance did, as seen by the member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rebalance {
+    /// These partitions were taken away.
+    Revoked(Vec<Partition>),
+    /// These partitions were given.
+    Assigned(Vec<Partition>),
+}
+
+/// Rebalance callbacks; they run inside [`ConsumerHandle::poll`] on the polling thread.
+///
+/// `before_assign` runs before the new partitions are assigned (confluent-kafka-go's callback: a
+/// pause issued here may not stick, librdkafka #1849); `after_assign` runs after (rust-rdkafka's
+/// `post_rebalance`: a pause issued here sticks).
+pub trait RebalanceHook<H: ?Sized>: Send + Sync + 'static {
+    /// Partitions were revoked.
+    fn revoked(&self, _handle: &H, _partitions: &[Partition]) {}
+    /// Partitions are about to be assigned.
+    fn before_assign(&self, _handle: &H, _partitions: &[Partition]) {}
+    /// Partitions were assigned.
+    fn after_assign(&self, _handle: &H, _partitions: &[Partition]) {}
+}
+
+/// A hook that does nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHook;
+
+impl<H: ?Sized> RebalanceHook<H> for NoHook {}
+
+/// Creates consumer handles, subscribed to the topic.
+pub trait ConsumerFactory: Send + Sync + 'static {
+    /// The handles it creates.
+    type Handle: ConsumerHandle;
+    /// Creates a handle and subscribes it. `instance_id` is the static `group.instance.id`
+    /// (`None`: dynamic membership).
+    fn create(
+        &self,
+        instance_id: Option<&str>,
+        hook: Arc<dyn RebalanceHook<Self::Handle>>,
+    ) -> Result<Self::Handle, KafkaError>;
+}

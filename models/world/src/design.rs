@@ -1,0 +1,105 @@
+//! What the scenario catalogue drives: a consumer *design* (the Go ports, pausebeat's vetted
+//! consumer, or a user's own) started in an [`Env`] and exercised through an [`Instance`].
+
+use pausebeat::handler::Handler;
+use pausebeat::kafka::ConsumerFactory;
+use pausebeat::probe::Probe;
+use pausebeat::sync::Runtime;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The timing and mode a design runs with. The defaults are the Go consumer's
+/// (`go-batch-consumer.md` §2); designs map them onto their own configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// `session.timeout.ms` (Go default 45 s).
+    pub session_timeout: Duration,
+    /// `max.poll.interval.ms` (Go default 300 s).
+    pub max_poll_interval: Duration,
+    /// The poll timeout used everywhere (`BATCH_RUNNER_WAIT_FOR_MESSAGES_SEC`, 5 s).
+    pub poll_timeout: Duration,
+    /// The batch period (`BATCH_RUNNER_DEFAULT_PERIOD_SEC`, 300 s).
+    pub batch_period: Duration,
+    /// `SUSPEND_CONSUMERS`: close the consumer between runs when the next run is ≥ 60 s away.
+    pub suspend: bool,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// The static `group.instance.id` (`None`: dynamic membership).
+    pub instance_id: Option<String>,
+    /// The retry-consumer variant: every run calls `resume()` before anything else (§3.4).
+    pub resume_first: bool,
+    /// Arm the Go consumer's mid-batch pause timer (`time.AfterFunc(maxPoll/2, pause(true))`
+    /// around the handler, §3.3). It costs a thread per batch, and loom allows 5 per execution,
+    /// so only the scenarios about it turn it on.
+    pub mid_batch_timer: bool,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            session_timeout: Duration::from_secs(45),
+            max_poll_interval: Duration::from_secs(300),
+            poll_timeout: Duration::from_secs(5),
+            batch_period: Duration::from_secs(300),
+            suspend: false,
+            batch_size: 10_000,
+            instance_id: Some("a1-bulker-0".to_string()),
+            resume_first: false,
+            mid_batch_timer: false,
+        }
+    }
+}
+
+/// Everything a design is started with.
+pub struct Env<R: Runtime, F: ConsumerFactory> {
+    /// The runtime (virtual time under the checkers).
+    pub rt: R,
+    /// Where consumer handles come from (the modeled world under the checkers).
+    pub factory: Arc<F>,
+    /// The batch handler (the scenario's stand-in for the destination).
+    pub handler: Arc<dyn Handler>,
+    /// Where the design reports its events.
+    pub probe: Arc<dyn Probe>,
+    /// Timing and mode.
+    pub timing: Timing,
+}
+
+/// A started design, driven by a scenario's workload from the scenario's main thread.
+pub trait Instance: Send + Sync {
+    /// One scheduled run (Go's `RunJob`): consume what is there in batches, hand them to the
+    /// handler, commit, then pause (or suspend) until the next run.
+    fn run(&self);
+    /// Shut down (Go's `Retire` + `close`): must return, and every thread must end.
+    fn close(&self);
+}
+
+/// A consumer design the catalogue can run.
+///
+/// ```
+/// use pausebeat::kafka::ConsumerFactory;
+/// use pausebeat::sync::Runtime;
+/// use pausebeat_world::{Design, Env, Instance};
+///
+/// /// A design that never consumes anything (it fails `no-loss` on any scenario with records).
+/// struct Idle;
+/// struct IdleInstance;
+/// impl Instance for IdleInstance {
+///     fn run(&self) {}
+///     fn close(&self) {}
+/// }
+/// impl Design for Idle {
+///     const NAME: &'static str = "idle";
+///     const ABOUT: &'static str = "does nothing";
+///     fn start<R: Runtime, F: ConsumerFactory>(_env: Env<R, F>) -> Box<dyn Instance> {
+///         Box::new(IdleInstance)
+///     }
+/// }
+/// ```
+pub trait Design: 'static {
+    /// Its name in the catalogue (`go-original`, `pr-1313`, `vetted`, …).
+    const NAME: &'static str;
+    /// One line on what it is.
+    const ABOUT: &'static str;
+    /// Starts it. Must not block; the scenario calls [`Instance::run`] when runs are due.
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance>;
+}

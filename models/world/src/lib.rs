@@ -1,0 +1,11 @@
+//! The modeled Kafka world pausebeat's checkers run consumer designs against: a deterministic
+//! in-memory broker, consumer group and consumer handles on the sync abstraction's (virtual)
+//! clock, with faults placed in virtual time, and the event log every property is judged from.
+
+#![warn(missing_docs)]
+
+pub mod design;
+pub mod log;
+
+pub use design::{Design, Env, Instance, Timing};
+pub use log::{Event, EventKind, EventLog, Expiry, PollOutcome};

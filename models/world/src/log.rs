@@ -1,0 +1,295 @@
+//! The event log: every operation on the modeled world and every design event, stamped with
+//! virtual time and thread. Every property of the catalogue is judged from it, and a violation's
+//! trace is printed from it.
+
+use pausebeat::kafka::{ErrorCode, HandleId, Offset, Partition};
+use pausebeat::probe::{DesignEvent, Probe};
+use pausebeat::sync::{Instant, Mutex, Runtime};
+use std::fmt;
+use std::sync::Arc;
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Position in the log (0, 1, 2, …).
+    pub seq: usize,
+    /// Virtual time.
+    pub at: Instant,
+    /// The thread that caused it.
+    pub thread: String,
+    /// The consumer handle concerned, if any.
+    pub handle: Option<HandleId>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What a poll returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// A record.
+    Record {
+        /// Its partition.
+        partition: Partition,
+        /// Its offset.
+        offset: Offset,
+    },
+    /// Nothing within the timeout.
+    Timeout,
+    /// An error.
+    Error(ErrorCode),
+}
+
+/// Why the group removed a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Not polled for `max.poll.interval`.
+    MaxPoll,
+    /// No heartbeat reached the coordinator for `session.timeout` (outage, or a closed static
+    /// member whose session ran out).
+    Session,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A handle was created and subscribed, with this static instance id.
+    Created {
+        /// Its `group.instance.id`.
+        instance_id: Option<String>,
+    },
+    /// Creating a handle failed.
+    CreateFailed {
+        /// Why.
+        code: ErrorCode,
+    },
+    /// A poll started.
+    PollBegin,
+    /// A poll ended.
+    PollEnd(PollOutcome),
+    /// A pause call: the partitions asked for, and those it applied to (assigned ones).
+    Pause {
+        /// Asked for.
+        asked: Vec<Partition>,
+        /// Now paused.
+        applied: Vec<Partition>,
+    },
+    /// A resume call.
+    Resume {
+        /// The partitions resumed.
+        partitions: Vec<Partition>,
+    },
+    /// An operation other than poll failed.
+    OpFailed {
+        /// `pause`, `resume`, `assignment`, `seek`, `commit`, `committed`, `close`.
+        op: &'static str,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// The member was given partitions (inside a poll), with those of them still paused from
+    /// before (librdkafka keeps pause state across rebalances).
+    Assigned {
+        /// The partitions.
+        partitions: Vec<Partition>,
+        /// Those among them that are paused.
+        paused: Vec<Partition>,
+    },
+    /// Partitions were taken from the member (inside a poll).
+    Revoked(Vec<Partition>),
+    /// A seek.
+    Seek {
+        /// The partition.
+        partition: Partition,
+        /// The offset.
+        offset: Offset,
+    },
+    /// A successful commit (offset = next record to read).
+    Commit {
+        /// Per partition.
+        offsets: Vec<(Partition, Offset)>,
+    },
+    /// A close started.
+    CloseBegin,
+    /// A close ended.
+    CloseEnd,
+    /// The group removed the member.
+    Expired(Expiry),
+    /// The member was fenced: its static instance id was held by another live member.
+    Fenced {
+        /// The contested id.
+        instance_id: String,
+        /// The member that held it.
+        holder: HandleId,
+    },
+    /// Two threads used the handle at once (`op` started while `other_thread` was in
+    /// `other_op`): in librdkafka this corrupts memory or hangs.
+    Overlap {
+        /// The operation that started.
+        op: &'static str,
+        /// The thread already inside the handle.
+        other_thread: String,
+        /// What it was doing.
+        other_op: &'static str,
+    },
+    /// An event the design reported.
+    Design(DesignEvent),
+    /// A fault of the scenario took effect (broker down, up, …).
+    Fault(String),
+    /// A workload step of the scenario (run, close, a member joining, …).
+    Workload(String),
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Created { instance_id } => match instance_id {
+                Some(id) => write!(f, "create consumer (instance id {id})"),
+                None => write!(f, "create consumer"),
+            },
+            EventKind::CreateFailed { code } => write!(f, "create consumer failed: {code:?}"),
+            EventKind::PollBegin => write!(f, "poll …"),
+            EventKind::PollEnd(PollOutcome::Record { partition, offset }) => {
+                write!(f, "poll -> record p{partition}@{offset}")
+            }
+            EventKind::PollEnd(PollOutcome::Timeout) => write!(f, "poll -> timeout"),
+            EventKind::PollEnd(PollOutcome::Error(c)) => write!(f, "poll -> error {c:?}"),
+            EventKind::Pause { asked, applied } => {
+                write!(f, "pause {asked:?}")?;
+                if asked != applied {
+                    write!(f, " (applied to {applied:?} only)")?;
+                }
+                Ok(())
+            }
+            EventKind::Resume { partitions } => write!(f, "resume {partitions:?}"),
+            EventKind::OpFailed { op, code } => write!(f, "{op} failed: {code:?}"),
+            EventKind::Assigned { partitions, paused } => {
+                write!(f, "rebalance: assigned {partitions:?}")?;
+                if !paused.is_empty() {
+                    write!(f, " ({paused:?} still paused)")?;
+                }
+                Ok(())
+            }
+            EventKind::Revoked(p) => write!(f, "rebalance: revoked {p:?}"),
+            EventKind::Seek { partition, offset } => write!(f, "seek p{partition}@{offset}"),
+            EventKind::Commit { offsets } => {
+                write!(f, "commit")?;
+                for (p, o) in offsets {
+                    write!(f, " p{p}@{o}")?;
+                }
+                Ok(())
+            }
+            EventKind::CloseBegin => write!(f, "close …"),
+            EventKind::CloseEnd => write!(f, "close done"),
+            EventKind::Expired(e) => write!(f, "group removed the member ({e:?})"),
+            EventKind::Fenced {
+                instance_id,
+                holder,
+            } => write!(
+                f,
+                "FENCED: instance id {instance_id} still held by {holder}"
+            ),
+            EventKind::Overlap {
+                op,
+                other_thread,
+                other_op,
+            } => write!(
+                f,
+                "CONCURRENT USE: {op} while `{other_thread}` is in {other_op}"
+            ),
+            EventKind::Design(d) => match d {
+                DesignEvent::Note(s) => write!(f, "{s}"),
+                DesignEvent::Handled { partition, offset } => {
+                    write!(f, "handler finished p{partition}@{offset}")
+                }
+                DesignEvent::Rewound { partition, offset } => {
+                    write!(f, "rewound p{partition}@{offset} read while paused")
+                }
+                DesignEvent::Crash { what } => write!(f, "PANIC (Go process crash): {what}"),
+                DesignEvent::ResumeReturned { ok } => {
+                    write!(f, "resume() returned{}", if *ok { "" } else { " an ERROR" })
+                }
+                other => write!(f, "{}", design_name(other)),
+            },
+            EventKind::Fault(s) => write!(f, "fault: {s}"),
+            EventKind::Workload(s) => write!(f, "workload: {s}"),
+        }
+    }
+}
+
+fn design_name(d: &DesignEvent) -> &'static str {
+    match d {
+        DesignEvent::RunStarted => "run started",
+        DesignEvent::RunEnded => "run ended",
+        DesignEvent::ResumeCalled => "resume() called",
+        DesignEvent::PauseCalled => "pause() called",
+        DesignEvent::PauseReturned => "pause() returned",
+        DesignEvent::SuspendCalled => "suspend() called",
+        DesignEvent::SuspendReturned => "suspend() returned",
+        DesignEvent::CloseCalled => "close() called",
+        DesignEvent::CloseReturned => "close() returned",
+        _ => "design event",
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:<12} ", self.at, self.thread)?;
+        match self.handle {
+            Some(h) => write!(f, "{h:<4} ")?,
+            None => write!(f, "     ")?,
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+/// The shared, append-only log of one execution. Cheap to clone. It is also the [`Probe`]
+/// designs report to.
+pub struct EventLog<R: Runtime> {
+    rt: R,
+    events: Arc<Mutex<R, Vec<Event>>>,
+}
+
+impl<R: Runtime> Clone for EventLog<R> {
+    fn clone(&self) -> Self {
+        EventLog {
+            rt: self.rt.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> EventLog<R> {
+    /// An empty log on `rt`'s clock.
+    pub fn new(rt: &R) -> Self {
+        EventLog {
+            rt: rt.clone(),
+            events: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Appends an event caused by the current thread, now.
+    pub fn record(&self, handle: Option<HandleId>, kind: EventKind) {
+        let at = self.rt.now();
+        let thread = self.rt.thread_name();
+        self.events.with(|e| {
+            let seq = e.len();
+            e.push(Event {
+                seq,
+                at,
+                thread,
+                handle,
+                kind,
+            })
+        });
+    }
+
+    /// A copy of the log so far.
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.events.with(|e| e.clone())
+    }
+}
+
+impl<R: Runtime> Probe for EventLog<R> {
+    fn note(&self, event: DesignEvent) {
+        self.record(None, EventKind::Design(event));
+    }
+}
