@@ -130,6 +130,17 @@ pub enum EventKind {
         /// What it was doing.
         other_op: &'static str,
     },
+    /// The scenario's handler was given a batch (these records, in order).
+    HandlerBegin {
+        /// The records of the batch.
+        records: Vec<(Partition, Offset)>,
+    },
+    /// The handler finished the batch it began last on this thread: `ok` if it succeeded (only
+    /// then may its records be committed).
+    HandlerEnd {
+        /// Whether it succeeded.
+        ok: bool,
+    },
     /// An event the design reported.
     Design(DesignEvent),
     /// A fault of the scenario took effect (broker down, up, …).
@@ -195,6 +206,16 @@ impl fmt::Display for EventKind {
                 f,
                 "CONCURRENT USE: {op} while `{other_thread}` is in {other_op}"
             ),
+            EventKind::HandlerBegin { records } => {
+                write!(f, "handler got {} record(s)", records.len())?;
+                if let (Some((p0, o0)), Some((p1, o1))) = (records.first(), records.last()) {
+                    write!(f, ": p{p0}@{o0} .. p{p1}@{o1}")?;
+                }
+                Ok(())
+            }
+            EventKind::HandlerEnd { ok } => {
+                write!(f, "handler {}", if *ok { "succeeded" } else { "FAILED" })
+            }
             EventKind::Design(d) => match d {
                 DesignEvent::Note(s) => write!(f, "{s}"),
                 DesignEvent::Handled { partition, offset } => {
