@@ -312,6 +312,17 @@ impl<B: Backend> Virtual<B> {
         }
     }
 
+    /// The threads blocked right now (not counting one woken but not yet running), with what
+    /// they wait on. Called by a running thread, this lists every other live thread that waits.
+    pub fn blocked_threads(&self) -> Vec<BlockedThread> {
+        B::lock(&self.clock.state).blocked_list()
+    }
+
+    /// How many threads are live (the creating thread included).
+    pub fn live_threads(&self) -> usize {
+        B::lock(&self.clock.state).live
+    }
+
     /// How many threads this execution created, the first included.
     pub fn threads_created(&self) -> usize {
         B::lock(&self.clock.state).created
