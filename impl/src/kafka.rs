@@ -144,6 +144,13 @@ pub trait ConsumerHandle: Send + Sync + 'static {
         &self,
         partitions: &[Partition],
     ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError>;
+    /// The high watermark of `partition`: the offset the next record produced to it will get
+    /// (librdkafka's `query_watermark_offsets`, a broker round trip; the Go consumer asks it at
+    /// the start of every run and skips the run, without resuming, when nothing is new).
+    /// `Ok(None)`: this backend cannot tell (the default).
+    fn high_watermark(&self, _partition: Partition) -> Result<Option<Offset>, KafkaError> {
+        Ok(None)
+    }
     /// Leaves the group and releases the handle. Every later call fails with
     /// [`ErrorCode::Closed`].
     fn close(&self) -> Result<(), KafkaError>;
