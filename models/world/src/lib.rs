@@ -6,6 +6,11 @@
 
 pub mod design;
 pub mod log;
+pub mod world;
 
 pub use design::{Design, Env, Instance, Timing};
 pub use log::{Event, EventKind, EventLog, Expiry, PollOutcome};
+pub use world::{
+    default_class, Fault, OtherMember, SpecError, World, WorldHandle, WorldHook, WorldSnapshot,
+    WorldSpec,
+};

@@ -1,0 +1,222 @@
+//! What a modeled world is made of: its topic, the records produced into it and when, the group's
+//! timeouts, the faults placed in virtual time and the other members of the group.
+
+use pausebeat::kafka::{ErrorClass, ErrorCode, Partition};
+use std::time::Duration;
+
+/// A fault of the scenario, placed in virtual time (every `from..until` is half-open, measured
+/// from the runtime's origin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Every broker is down: polls fail with [`ErrorCode::BrokerTransport`], commits fail, and
+    /// the coordinator sees no heartbeats (an outage longer than `session_timeout` removes the
+    /// members at `from + session_timeout`; they rejoin at their first poll after `until`).
+    BrokerDown {
+        /// Start.
+        from: Duration,
+        /// End (excluded).
+        until: Duration,
+    },
+    /// Creating a consumer fails ([`ErrorCode::CreateFailed`], non-retriable).
+    CreateFails {
+        /// Start.
+        from: Duration,
+        /// End (excluded).
+        until: Duration,
+    },
+    /// Every poll in the window returns this error.
+    PollErrors {
+        /// Start.
+        from: Duration,
+        /// End (excluded).
+        until: Duration,
+        /// Its class.
+        class: ErrorClass,
+        /// Its code.
+        code: ErrorCode,
+    },
+    /// Every commit in the window fails with this code (class: [`default_class`]).
+    CommitFails {
+        /// Start.
+        from: Duration,
+        /// End (excluded).
+        until: Duration,
+        /// Its code.
+        code: ErrorCode,
+    },
+    /// `close()` takes this long (virtual time).
+    SlowClose(Duration),
+    /// Creating a consumer takes this long.
+    SlowCreate(Duration),
+    /// A commit takes this long.
+    SlowCommit(Duration),
+}
+
+impl Fault {
+    /// The window the fault covers, for the windowed kinds.
+    pub fn window(&self) -> Option<(Duration, Duration)> {
+        match *self {
+            Fault::BrokerDown { from, until }
+            | Fault::CreateFails { from, until }
+            | Fault::PollErrors { from, until, .. }
+            | Fault::CommitFails { from, until, .. } => Some((from, until)),
+            Fault::SlowClose(_) | Fault::SlowCreate(_) | Fault::SlowCommit(_) => None,
+        }
+    }
+}
+
+/// The class librdkafka (as seen through confluent-kafka-go's `IsRetriable()` / fatal flag) gives
+/// an error code: fencing is fatal, a client-side timeout is retriable, everything else is not.
+pub fn default_class(code: ErrorCode) -> ErrorClass {
+    match code {
+        ErrorCode::Fenced => ErrorClass::Fatal,
+        ErrorCode::TimedOut => ErrorClass::Retriable,
+        _ => ErrorClass::NonRetriable,
+    }
+}
+
+/// A virtual member of the consumer group (another process, not a thread): while present it
+/// takes its round-robin share of the partitions, which nobody fetches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherMember {
+    /// When it joins the group.
+    pub joins_at: Duration,
+    /// When it leaves (`None`: it stays).
+    pub leaves_at: Option<Duration>,
+}
+
+/// Everything a [`World`](super::World) is created from.
+///
+/// ```
+/// use pausebeat_world::{Fault, WorldSpec};
+/// use std::time::Duration;
+///
+/// let s = Duration::from_secs;
+/// let spec = WorldSpec::default()
+///     .with_partitions(1)
+///     .produce(s(0), 0, 10)
+///     .fault(Fault::BrokerDown { from: s(100), until: s(400) });
+/// assert!(spec.validate().is_ok());
+/// assert_eq!(spec.total_records(), 10);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorldSpec {
+    /// Partitions of the topic (≥ 1).
+    pub partitions: i32,
+    /// Records produced: at this time, into this partition, this many.
+    pub records: Vec<(Duration, Partition, u32)>,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `max.poll.interval.ms`.
+    pub max_poll_interval: Duration,
+    /// Faults.
+    pub faults: Vec<Fault>,
+    /// Other members of the group.
+    pub members: Vec<OtherMember>,
+}
+
+impl Default for WorldSpec {
+    /// Two partitions, no records, no faults, no other members, session timeout 45 s,
+    /// max.poll.interval 300 s (the Go consumer's defaults).
+    fn default() -> Self {
+        WorldSpec {
+            partitions: 2,
+            records: Vec::new(),
+            session_timeout: Duration::from_secs(45),
+            max_poll_interval: Duration::from_secs(300),
+            faults: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// Why a [`WorldSpec`] is not valid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// A topic has at least one partition.
+    #[error("a topic needs at least one partition, got {0}")]
+    NoPartitions(i32),
+    /// A record batch names a partition the topic does not have.
+    #[error("records produced into partition {partition}, but the topic has {partitions}")]
+    NoSuchPartition {
+        /// The partition named.
+        partition: Partition,
+        /// The topic's partitions.
+        partitions: i32,
+    },
+    /// A fault window ends before it starts.
+    #[error("fault {0} ends before it starts")]
+    EmptyWindow(usize),
+    /// A member leaves before it joins.
+    #[error("other member m{0} leaves before it joins")]
+    LeavesBeforeJoining(usize),
+}
+
+impl WorldSpec {
+    /// Sets the number of partitions.
+    pub fn with_partitions(mut self, n: i32) -> Self {
+        self.partitions = n;
+        self
+    }
+    /// Produces `count` records into `partition` at `at`.
+    pub fn produce(mut self, at: Duration, partition: Partition, count: u32) -> Self {
+        self.records.push((at, partition, count));
+        self
+    }
+    /// Sets `session.timeout`.
+    pub fn with_session_timeout(mut self, d: Duration) -> Self {
+        self.session_timeout = d;
+        self
+    }
+    /// Sets `max.poll.interval`.
+    pub fn with_max_poll_interval(mut self, d: Duration) -> Self {
+        self.max_poll_interval = d;
+        self
+    }
+    /// Adds a fault.
+    pub fn fault(mut self, f: Fault) -> Self {
+        self.faults.push(f);
+        self
+    }
+    /// Adds another group member.
+    pub fn member(mut self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
+        self.members.push(OtherMember {
+            joins_at,
+            leaves_at,
+        });
+        self
+    }
+    /// How many records the spec produces in all.
+    pub fn total_records(&self) -> u64 {
+        self.records.iter().map(|r| u64::from(r.2)).sum()
+    }
+    /// Checks the spec. [`World::new`](super::World::new) accepts invalid specs too (it ignores
+    /// what makes no sense and says so in the log); [`World::try_new`](super::World::try_new)
+    /// refuses them.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.partitions < 1 {
+            return Err(SpecError::NoPartitions(self.partitions));
+        }
+        for &(_, partition, _) in &self.records {
+            if partition < 0 || partition >= self.partitions {
+                return Err(SpecError::NoSuchPartition {
+                    partition,
+                    partitions: self.partitions,
+                });
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Some((from, until)) = f.window() {
+                if until < from {
+                    return Err(SpecError::EmptyWindow(i));
+                }
+            }
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if m.leaves_at.is_some_and(|l| l < m.joins_at) {
+                return Err(SpecError::LeavesBeforeJoining(i + 1));
+            }
+        }
+        Ok(())
+    }
+}
