@@ -6,6 +6,8 @@
 pub mod handler;
 pub mod kafka;
 pub mod probe;
+#[cfg(feature = "rdkafka")]
+pub mod rdkafka;
 pub mod sync;
 
 pub use handler::{Handler, HandlerError};

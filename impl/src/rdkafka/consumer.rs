@@ -1,0 +1,524 @@
+//! [`RdKafkaFactory`] and [`RdKafkaHandle`]: the seam on a librdkafka `BaseConsumer`.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ::rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use ::rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance as RdRebalance,
+};
+use ::rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use ::rdkafka::message::Message;
+use ::rdkafka::topic_partition_list::{Offset as RdOffset, TopicPartitionList};
+use ::rdkafka::ClientContext;
+
+use super::bounded::run_bounded;
+use super::config::{config_error, ConfigError, KafkaConfig};
+use super::error::classify;
+use crate::kafka::{
+    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
+    Partition, RebalanceHook, Record,
+};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Runtime, StdRuntime};
+
+/// Creates [`RdKafkaHandle`]s: librdkafka `BaseConsumer`s subscribed to the configured topic.
+///
+/// Each handle gets `client.id = pausebeat-c<N>` (its [`HandleId`]) and, when
+/// [`ConsumerFactory::create`] is given one, `group.instance.id`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use pausebeat::kafka::NoHook;
+/// use pausebeat::rdkafka::{KafkaConfig, RdKafkaFactory};
+/// use pausebeat::{ConsumerFactory, ConsumerHandle};
+///
+/// let factory = RdKafkaFactory::new(KafkaConfig::new("localhost:9092", "g", "events"))?;
+/// let handle = factory.create(None, Arc::new(NoHook))?;
+/// while let Some(record) = handle.poll(Duration::from_millis(100))? {
+///     handle.commit(&[(record.partition, record.offset + 1)])?;
+/// }
+/// handle.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RdKafkaFactory {
+    config: KafkaConfig,
+    base: ClientConfig,
+    rt: StdRuntime,
+    next_id: AtomicU64<StdRuntime>,
+}
+
+impl fmt::Debug for RdKafkaFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RdKafkaFactory")
+            .field("config", &self.config)
+            .field("next_id", &self.next_id.load())
+            .finish()
+    }
+}
+
+impl RdKafkaFactory {
+    /// Validates `config` ([`KafkaConfig::validate`]), then creates and destroys one client to let
+    /// librdkafka run its cross-key checks (it connects to nothing it keeps; the teardown is
+    /// bounded by `close_timeout`).
+    pub fn new(config: KafkaConfig) -> Result<Self, ConfigError> {
+        let base = config.client_config()?;
+        let mut probe = base.clone();
+        probe.set("client.id", "pausebeat-config-check");
+        let consumer: BaseConsumer<LogContext> = probe
+            .create_with_context(LogContext)
+            .map_err(|e| config_error(e, "", ""))?;
+        let rt = StdRuntime::new();
+        if !run_bounded(
+            &rt,
+            "pausebeat-config-check",
+            config.close_timeout,
+            move || drop(consumer),
+        ) {
+            tracing::warn!(
+                "the configuration check's client did not shut down within {:?}; leaked",
+                config.close_timeout
+            );
+        }
+        Ok(RdKafkaFactory {
+            config,
+            base,
+            rt,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// The configured base static instance id ([`KafkaConfig::instance_id`]), for the caller to
+    /// pass (possibly with a suffix) to [`ConsumerFactory::create`].
+    pub fn instance_id(&self) -> Option<&str> {
+        self.config.instance_id.as_deref()
+    }
+}
+
+impl ConsumerFactory for RdKafkaFactory {
+    type Handle = RdKafkaHandle;
+
+    /// Creates a consumer and subscribes it to the topic. Fails with
+    /// [`ErrorCode::CreateFailed`] (non-retriable) if librdkafka refuses either step, or if
+    /// `instance_id` is empty.
+    fn create(
+        &self,
+        instance_id: Option<&str>,
+        hook: Arc<dyn RebalanceHook<RdKafkaHandle>>,
+    ) -> Result<RdKafkaHandle, KafkaError> {
+        let id = HandleId(self.next_id.fetch_add(1));
+        let mut cfg = self.base.clone();
+        cfg.set("client.id", format!("pausebeat-{id}"));
+        if let Some(iid) = instance_id {
+            if iid.trim().is_empty() {
+                return Err(KafkaError::new(
+                    ErrorClass::NonRetriable,
+                    ErrorCode::CreateFailed,
+                    "empty group.instance.id",
+                ));
+            }
+            cfg.set("group.instance.id", iid);
+        }
+        let inner = Arc::new(Inner {
+            id,
+            topic: self.config.topic.clone(),
+            rt: self.rt,
+            close_timeout: self.config.close_timeout,
+            op_timeout: self.config.op_timeout,
+            consumer: Mutex::new(None),
+            closing: AtomicBool::new(false),
+        });
+        let ctx = HandleContext {
+            id,
+            topic: self.config.topic.clone(),
+            handle: Arc::downgrade(&inner),
+            hook,
+        };
+        let consumer: BaseConsumer<HandleContext> = cfg.create_with_context(ctx).map_err(|e| {
+            let mut err = classify(&e, None);
+            err.code = ErrorCode::CreateFailed;
+            err.class = ErrorClass::NonRetriable;
+            err
+        })?;
+        let subscribed = consumer.subscribe(&[self.config.topic.as_str()]);
+        inner.consumer.with(|slot| *slot = Some(Arc::new(consumer)));
+        let handle = RdKafkaHandle { inner };
+        if let Err(e) = subscribed {
+            let mut err = classify(&e, None);
+            err.code = ErrorCode::CreateFailed;
+            err.class = ErrorClass::NonRetriable;
+            if let Err(close) = handle.close() {
+                tracing::warn!(handle = %id, "closing after a failed subscribe: {close}");
+            }
+            return Err(err);
+        }
+        tracing::info!(
+            handle = %id,
+            instance_id = instance_id.unwrap_or(""),
+            topic = %self.config.topic,
+            "consumer created and subscribed"
+        );
+        Ok(handle)
+    }
+}
+
+/// A librdkafka `BaseConsumer` behind the seam (one group member).
+///
+/// All calls but [`close`](ConsumerHandle::close) are thin wrappers. Notes:
+///
+/// * `poll` returns `Ok(None)` early after serving a rebalance or commit event, and for a
+///   partition-EOF event; rebalance callbacks run inside it, on the polling thread.
+/// * `commit` is synchronous (`CommitMode::Sync`) and commits exactly the offsets given (the
+///   offset of the next record to read).
+/// * `seek` and `committed` wait at most [`KafkaConfig::op_timeout`].
+/// * The hook is not called for the rebalance that closing the consumer performs.
+///
+/// # Closing
+///
+/// `close` marks the handle closed (every later call fails with [`ErrorCode::Closed`]), then
+/// unsubscribes and destroys the consumer on a detached thread and waits for that at most
+/// [`KafkaConfig::close_timeout`]. librdkafka's destroy has been seen to block forever after
+/// broker outages; when the bound passes, `close` logs an error and returns a non-retriable
+/// [`ErrorCode::TimedOut`] error, and **the consumer is leaked on purpose**: its thread, sockets
+/// and memory stay until librdkafka finishes, possibly never. Dropping a handle that was not
+/// closed closes it the same way (with a warning).
+pub struct RdKafkaHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RdKafkaHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RdKafkaHandle")
+            .field("id", &self.inner.id)
+            .field("topic", &self.inner.topic)
+            .field("closed", &self.inner.closing.load())
+            .finish()
+    }
+}
+
+type Rd = BaseConsumer<HandleContext>;
+
+struct Inner {
+    id: HandleId,
+    topic: String,
+    rt: StdRuntime,
+    close_timeout: Duration,
+    op_timeout: Duration,
+    /// `None` once closed. Calls clone the `Arc` out and release the lock before calling into
+    /// librdkafka, so no lock is held across a blocking call.
+    consumer: Mutex<StdRuntime, Option<Arc<Rd>>>,
+    /// Set first thing in `close`: rebalance hooks are no longer called.
+    closing: AtomicBool<StdRuntime>,
+}
+
+fn closed_error(id: HandleId) -> KafkaError {
+    KafkaError::new(
+        ErrorClass::NonRetriable,
+        ErrorCode::Closed,
+        format!("consumer {id} is closed"),
+    )
+}
+
+impl Inner {
+    fn consumer(&self) -> Result<Arc<Rd>, KafkaError> {
+        self.consumer
+            .with(|slot| slot.clone())
+            .ok_or_else(|| closed_error(self.id))
+    }
+
+    fn error(&self, consumer: &Rd, e: &RdError) -> KafkaError {
+        let fatal_cause = consumer.client().fatal_error().map(|(code, _)| code);
+        classify(e, fatal_cause)
+    }
+
+    fn tpl(&self, partitions: &[Partition]) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for &p in partitions {
+            tpl.add_partition(&self.topic, p);
+        }
+        tpl
+    }
+
+    /// Closes: returns `Err(Closed)` if already closed.
+    fn close(&self, why: &str) -> Result<(), KafkaError> {
+        self.closing.store(true);
+        let consumer = self
+            .consumer
+            .with(|slot| slot.take())
+            .ok_or_else(|| closed_error(self.id))?;
+        let id = self.id;
+        let started = self.rt.now();
+        let finished = run_bounded(
+            &self.rt,
+            &format!("pausebeat-close-{id}"),
+            self.close_timeout,
+            move || {
+                consumer.unsubscribe();
+                drop(consumer);
+            },
+        );
+        let took = self.rt.now() - started;
+        if finished {
+            tracing::info!(handle = %id, ?took, "consumer closed ({why})");
+            Ok(())
+        } else {
+            tracing::error!(
+                handle = %id,
+                bound = ?self.close_timeout,
+                "librdkafka did not destroy the consumer in time ({why}); it is leaked"
+            );
+            Err(KafkaError::new(
+                ErrorClass::NonRetriable,
+                ErrorCode::TimedOut,
+                format!(
+                    "consumer {id} did not close within {:?}; leaked",
+                    self.close_timeout
+                ),
+            ))
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.consumer.with(|slot| slot.is_some()) {
+            tracing::warn!(handle = %self.id, "consumer handle dropped without close()");
+            // Any error was logged by close.
+            let _ = self.close("dropped");
+        }
+    }
+}
+
+impl ConsumerHandle for RdKafkaHandle {
+    fn id(&self) -> HandleId {
+        self.inner.id
+    }
+
+    fn poll(&self, timeout: Duration) -> Result<Option<Record>, KafkaError> {
+        let c = self.inner.consumer()?;
+        match c.poll(timeout) {
+            None => Ok(None),
+            Some(Ok(m)) => Ok(Some(Record {
+                partition: m.partition(),
+                offset: m.offset(),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            })),
+            Some(Err(RdError::PartitionEOF(_))) => Ok(None),
+            Some(Err(e)) => {
+                let err = self.inner.error(&c, &e);
+                tracing::debug!(handle = %self.inner.id, "poll: {err}");
+                Err(err)
+            }
+        }
+    }
+
+    fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        c.pause(&self.inner.tpl(partitions))
+            .map_err(|e| self.inner.error(&c, &e))
+    }
+
+    fn resume(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        c.resume(&self.inner.tpl(partitions))
+            .map_err(|e| self.inner.error(&c, &e))
+    }
+
+    fn assignment(&self) -> Result<Vec<Partition>, KafkaError> {
+        let c = self.inner.consumer()?;
+        let tpl = c.assignment().map_err(|e| self.inner.error(&c, &e))?;
+        let mut parts: Vec<Partition> = tpl
+            .elements_for_topic(&self.inner.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        parts.sort_unstable();
+        Ok(parts)
+    }
+
+    fn seek(&self, partition: Partition, offset: Offset) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition_offset(&self.inner.topic, partition, RdOffset::Offset(offset))
+            .map_err(|e| self.inner.error(&c, &e))?;
+        let tpl = c
+            .seek_partitions(tpl, self.inner.op_timeout)
+            .map_err(|e| self.inner.error(&c, &e))?;
+        for elem in tpl.elements() {
+            elem.error().map_err(|e| self.inner.error(&c, &e))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, offsets: &[(Partition, Offset)]) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+        for &(p, o) in offsets {
+            tpl.add_partition_offset(&self.inner.topic, p, RdOffset::Offset(o))
+                .map_err(|e| self.inner.error(&c, &e))?;
+        }
+        c.commit(&tpl, CommitMode::Sync)
+            .map_err(|e| self.inner.error(&c, &e))
+    }
+
+    fn committed(
+        &self,
+        partitions: &[Partition],
+    ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError> {
+        let c = self.inner.consumer()?;
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tpl = c
+            .committed_offsets(self.inner.tpl(partitions), self.inner.op_timeout)
+            .map_err(|e| self.inner.error(&c, &e))?;
+        let mut out = Vec::with_capacity(partitions.len());
+        for elem in tpl.elements_for_topic(&self.inner.topic) {
+            elem.error().map_err(|e| self.inner.error(&c, &e))?;
+            let offset = match elem.offset() {
+                RdOffset::Offset(o) => Some(o),
+                _ => None,
+            };
+            out.push((elem.partition(), offset));
+        }
+        Ok(out)
+    }
+
+    fn close(&self) -> Result<(), KafkaError> {
+        self.inner.close("close()")
+    }
+}
+
+/// Forwards librdkafka's log lines to `tracing` (target `librdkafka`).
+fn log_to_tracing(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac} {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", "{fac} {message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+    }
+}
+
+/// The context of the configuration check's client: logging only.
+pub(crate) struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_to_tracing(level, fac, log_message)
+    }
+    fn error(&self, error: RdError, reason: &str) {
+        tracing::warn!(target: "librdkafka", "{error}: {reason}");
+    }
+}
+
+impl ConsumerContext for LogContext {}
+
+/// The context of a handle's consumer: logging, and the rebalance hook.
+struct HandleContext {
+    id: HandleId,
+    topic: String,
+    handle: Weak<Inner>,
+    hook: Arc<dyn RebalanceHook<RdKafkaHandle>>,
+}
+
+impl HandleContext {
+    /// The handle, unless it is closing or gone.
+    fn live_handle(&self) -> Option<RdKafkaHandle> {
+        let inner = self.handle.upgrade()?;
+        if inner.closing.load() {
+            return None;
+        }
+        Some(RdKafkaHandle { inner })
+    }
+
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<Partition> {
+        let mut parts: Vec<Partition> = tpl
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        parts.sort_unstable();
+        parts
+    }
+}
+
+impl ClientContext for HandleContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_to_tracing(level, fac, log_message)
+    }
+    fn error(&self, error: RdError, reason: &str) {
+        tracing::warn!(target: "librdkafka", handle = %self.id, "{error}: {reason}");
+    }
+}
+
+impl ConsumerContext for HandleContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &RdRebalance<'_>) {
+        match rebalance {
+            RdRebalance::Revoke(tpl) => {
+                let parts = self.partitions(tpl);
+                tracing::info!(handle = %self.id, ?parts, "partitions revoked");
+                if let Some(h) = self.live_handle() {
+                    self.hook.revoked(&h, &parts);
+                }
+            }
+            RdRebalance::Assign(tpl) => {
+                let parts = self.partitions(tpl);
+                tracing::info!(handle = %self.id, ?parts, "partitions being assigned");
+                if let Some(h) = self.live_handle() {
+                    self.hook.before_assign(&h, &parts);
+                }
+            }
+            RdRebalance::Error(e) => {
+                // rust-rdkafka unassigns everything after an erroneous rebalance event: report
+                // that as a revocation of the current assignment.
+                let parts = consumer
+                    .assignment()
+                    .map(|tpl| self.partitions(&tpl))
+                    .unwrap_or_default();
+                tracing::warn!(handle = %self.id, ?parts, "rebalance error: {e}; unassigning");
+                if let Some(h) = self.live_handle() {
+                    if !parts.is_empty() {
+                        self.hook.revoked(&h, &parts);
+                    }
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &RdRebalance<'_>) {
+        if let RdRebalance::Assign(tpl) = rebalance {
+            let parts = self.partitions(tpl);
+            if let Some(h) = self.live_handle() {
+                self.hook.after_assign(&h, &parts);
+            }
+        }
+    }
+}
+
+impl RdKafkaHandle {
+    /// librdkafka's fatal error on this handle, if one was raised (`rd_kafka_fatal_error`), or
+    /// `None` (also when closed).
+    pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.inner.consumer().ok()?.client().fatal_error()
+    }
+}
