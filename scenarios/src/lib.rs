@@ -1,1 +1,16 @@
-//! pausebeat's scenario catalogue.
+//! pausebeat's scenario catalogue, its properties, the harness that runs a scenario against a
+//! design under loom and shuttle, and the verifier behind the `pausebeat` binary.
+//!
+//! Use it from your own tests to verify a design of your own against the whole catalogue:
+//! see [`verify::verify_design`] and `examples/own_design.rs`.
+
+#![warn(missing_docs)]
+
+pub mod catalogue;
+pub mod designs;
+pub mod expect;
+pub mod harness;
+pub mod properties;
+pub mod report;
+pub mod scenario;
+pub mod verify;

@@ -1,0 +1,268 @@
+//! The scenario catalogue. Each scenario is a story in a few lines; the Go defaults apply unless
+//! a scenario says otherwise (45 s session, 300 s max.poll.interval, 5 s polls, 300 s period,
+//! heartbeat tick every 150 s, static instance id).
+
+use crate::scenario::{secs, Scenario};
+use pausebeat::kafka::{ErrorClass, ErrorCode};
+use pausebeat_world::Fault;
+
+/// Every scenario, in the order `list` and `verify` show them.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        happy_path(),
+        resume_during_outage(),
+        suspend_while_heartbeat_polls(),
+        suspend_cycle(),
+        rebalance_while_paused(),
+        long_handler_before_pause(),
+        restart_with_static_id(),
+        mid_batch_pause_race(),
+        close_while_paused(),
+        handler_fails(),
+        outage_while_running(),
+        retry_consumer_resumes_each_run(),
+        long_pause_many_intervals(),
+        commit_failure_restart(),
+    ]
+}
+
+/// Looks a scenario up by name.
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|s| s.name == name)
+}
+
+/// Three runs five minutes apart, paused in between; more records arrive while paused.
+pub fn happy_path() -> Scenario {
+    Scenario::new(
+        "happy-path",
+        "two partitions; runs at 0 s, 300 s and 600 s with pauses between; records also arrive while paused",
+    )
+    .reference("§3.1-3.7")
+    .partitions(2)
+    .records(0, 6)
+    .records(1, 6)
+    .records_at(200, 0, 3)
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// §5(a): the heartbeat is stuck in synchronous restarts while the broker is down (and consumer
+/// creation fails), longer than max.poll.interval; the next run's resume() waits on it.
+pub fn resume_during_outage() -> Scenario {
+    Scenario::new(
+        "resume-during-outage",
+        "paused; the broker goes down at 100 s for 700 s (new consumers fail meanwhile, closing takes 200 s); the 300 s run resumes",
+    )
+    .reference("§5(a)")
+    .records(0, 4)
+    .records_at(200, 0, 2)
+    .fault(Fault::BrokerDown {
+        from: secs(100),
+        until: secs(800),
+    })
+    .fault(Fault::CreateFails {
+        from: secs(100),
+        until: secs(800),
+    })
+    .fault(Fault::SlowClose(secs(200)))
+    .run_at(0)
+    .run_at(300)
+    .run_at(900)
+}
+
+/// §5(b): suspend while the heartbeat is inside its poll. Run 1 is slow, so it pauses; run 2
+/// finds nothing to do and suspends exactly while the heartbeat polls.
+pub fn suspend_while_heartbeat_polls() -> Scenario {
+    Scenario::new(
+        "suspend-while-heartbeat-polls",
+        "suspending consumer; a slow first run ends paused, the heartbeat polls at its 150 s tick, the next run finds nothing and suspends during that poll",
+    )
+    .reference("§5(b)")
+    .suspending()
+    .records(0, 2)
+    .handler_takes(secs(250))
+    .run_at(0)
+    .run_at(407)
+}
+
+/// A suspending consumer's normal life: closed between runs, reopened by each run.
+pub fn suspend_cycle() -> Scenario {
+    Scenario::new(
+        "suspend-cycle",
+        "suspending consumer; quick runs at 0 s, 300 s, 600 s close it in between; records arrive while it is closed",
+    )
+    .reference("§3.5")
+    .suspending()
+    .records(0, 4)
+    .records_at(100, 0, 3)
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// §5(c)-5: another member takes a partition while we are paused and gives it back just after
+/// the next run resumed: librdkafka kept its pause flag.
+pub fn rebalance_while_paused() -> Scenario {
+    Scenario::new(
+        "rebalance-while-paused",
+        "two partitions, paused; a second member joins at 100 s and leaves at 302 s, just after the 300 s run resumed; records arrive on both partitions",
+    )
+    .reference("§5(c)-5")
+    .partitions(2)
+    .records(0, 3)
+    .records(1, 3)
+    .records_at(250, 1, 3)
+    .member(100, Some(302))
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// §5(c)-6: a run whose handler takes 200 s pauses late; the heartbeat's first poll comes one
+/// full tick after the pause, past max.poll.interval since the last poll.
+pub fn long_handler_before_pause() -> Scenario {
+    Scenario::new(
+        "long-handler-before-pause",
+        "the handler takes 200 s; the run pauses at about 205 s; nobody polls until the heartbeat's first tick",
+    )
+    .reference("§5(c)-6")
+    .records(0, 3)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(600)
+}
+
+/// §5(c)-10 / jitsu #1491: a restart with a static instance id while the old member's session is
+/// still alive (closing the old consumer is slow) gets the new member fenced.
+pub fn restart_with_static_id() -> Scenario {
+    Scenario::new(
+        "restart-with-static-id",
+        "paused; the heartbeat's poll at 150 s fails with UNKNOWN_MEMBER_ID; closing the old consumer takes 30 s; a restart follows",
+    )
+    .reference("§5(c)-10")
+    .records(0, 2)
+    .records_at(250, 0, 2)
+    .fault(Fault::PollErrors {
+        from: secs(150),
+        until: secs(160),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::UnknownMember,
+    })
+    .fault(Fault::SlowClose(secs(30)))
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// §5(c)-4: the mid-batch pause timer fires exactly as the handler returns; the next batch's
+/// resume() runs before the pause took effect.
+pub fn mid_batch_pause_race() -> Scenario {
+    Scenario::new(
+        "mid-batch-pause-race",
+        "batches of 2; the handler takes exactly max.poll/2 (150 s), so the mid-batch pause timer fires as it returns",
+    )
+    .reference("§5(c)-4")
+    .mid_batch_timer()
+    .timing(|t| t.batch_size = 2)
+    .records(0, 4)
+    .handler_takes(secs(150))
+    .run_at(0)
+    .run_at(600)
+}
+
+/// §5(c)-7 and -12: shutdown while paused: close must return promptly and leave no thread.
+pub fn close_while_paused() -> Scenario {
+    Scenario::new(
+        "close-while-paused",
+        "paused after a run; the consumer is shut down at 200 s",
+    )
+    .reference("§5(c)-7, §5(c)-12")
+    .records(0, 2)
+    .run_at(0)
+    .close_at(200)
+}
+
+/// The destination refuses batches for a while: nothing is committed past them, everything is
+/// handled later.
+pub fn handler_fails() -> Scenario {
+    Scenario::new(
+        "handler-fails",
+        "the handler fails every batch of the first run; the next runs must deliver them again",
+    )
+    .reference("§3.3 processFailed")
+    .records(0, 4)
+    .handler_fails(0, 100)
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// The broker goes down in the middle of a run.
+pub fn outage_while_running() -> Scenario {
+    Scenario::new(
+        "outage-while-running",
+        "the handler takes 20 s per batch of 2; the broker is down from 10 s to 120 s, during the run",
+    )
+    .reference("§3.13")
+    .timing(|t| t.batch_size = 2)
+    .records(0, 6)
+    .handler_takes(secs(20))
+    .fault(Fault::BrokerDown {
+        from: secs(10),
+        until: secs(120),
+    })
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// §3.4: the retry consumer resumes at the start of every run.
+pub fn retry_consumer_resumes_each_run() -> Scenario {
+    Scenario::new(
+        "retry-consumer-resumes-each-run",
+        "the retry variant: every run calls resume() first; runs at 0 s, 300 s, 600 s with records arriving in between",
+    )
+    .reference("§3.4")
+    .retry_variant()
+    .records(0, 2)
+    .records_at(100, 0, 2)
+    .records_at(400, 0, 2)
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}
+
+/// Paused for an hour: the heartbeat must keep the membership the whole time.
+pub fn long_pause_many_intervals() -> Scenario {
+    Scenario::new(
+        "long-pause-many-intervals",
+        "runs an hour apart (period 3600 s): paused for twelve max.poll.intervals in a row",
+    )
+    .reference("§6 why pause exists")
+    .timing(|t| t.batch_period = secs(3600))
+    .records(0, 2)
+    .records_at(1800, 0, 2)
+    .run_at(0)
+    .run_at(3600)
+}
+
+/// §3.3: a commit fails; the run restarts the consumer synchronously while the heartbeat of the
+/// PR may restart it asynchronously too.
+pub fn commit_failure_restart() -> Scenario {
+    Scenario::new(
+        "commit-failure-restart",
+        "commits fail between 0 s and 10 s; the run restarts the consumer; records must all be handled by the last run",
+    )
+    .reference("§3.3, §5(c)-8")
+    .records(0, 3)
+    .records_at(350, 0, 2)
+    .fault(Fault::CommitFails {
+        from: secs(0),
+        until: secs(10),
+        code: ErrorCode::UnknownMember,
+    })
+    .run_at(0)
+    .run_at(300)
+    .run_at(600)
+}

@@ -1,0 +1,690 @@
+//! The properties of `shared/CONTRACT.md`, each one small function judging one execution's event
+//! log. They are judged on every schedule; a violating schedule names exactly one property (the
+//! first in [`Property::ALL`]'s order among those it violates) and lists the others.
+
+use crate::scenario::Scenario;
+use pausebeat::kafka::{HandleId, Offset, Partition};
+use pausebeat::probe::DesignEvent;
+use pausebeat::sync::{AbortReason, Instant};
+use pausebeat_world::{Event, EventKind, Expiry};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+/// A property of the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Property {
+    /// `resume-bounded`
+    ResumeBounded,
+    /// `resume-effective`
+    ResumeEffective,
+    /// `suspend-final`
+    SuspendFinal,
+    /// `handle-exclusive`
+    HandleExclusive,
+    /// `single-consumer`
+    SingleConsumer,
+    /// `paused-means-paused`
+    PausedMeansPaused,
+    /// `no-loss`
+    NoLoss,
+    /// `membership-kept`
+    MembershipKept,
+    /// `no-self-fencing`
+    NoSelfFencing,
+    /// `no-deadlock`
+    NoDeadlock,
+    /// `clean-shutdown`
+    CleanShutdown,
+}
+
+impl Property {
+    /// Every property, in the order a violation is named when one execution violates several:
+    /// what a user sees first (a hang, a stuck resume, a suspend undone, lost records), the
+    /// mechanisms behind it after (two threads in one handle, two consumers, a slow shutdown).
+    pub const ALL: [Property; 11] = [
+        Property::NoDeadlock,
+        Property::ResumeBounded,
+        Property::SuspendFinal,
+        Property::NoLoss,
+        Property::NoSelfFencing,
+        Property::ResumeEffective,
+        Property::PausedMeansPaused,
+        Property::MembershipKept,
+        Property::SingleConsumer,
+        Property::HandleExclusive,
+        Property::CleanShutdown,
+    ];
+
+    /// The contract's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::ResumeBounded => "resume-bounded",
+            Property::ResumeEffective => "resume-effective",
+            Property::SuspendFinal => "suspend-final",
+            Property::HandleExclusive => "handle-exclusive",
+            Property::SingleConsumer => "single-consumer",
+            Property::PausedMeansPaused => "paused-means-paused",
+            Property::NoLoss => "no-loss",
+            Property::MembershipKept => "membership-kept",
+            Property::NoSelfFencing => "no-self-fencing",
+            Property::NoDeadlock => "no-deadlock",
+            Property::CleanShutdown => "clean-shutdown",
+        }
+    }
+
+    /// Looks a property up by its contract name.
+    pub fn from_name(name: &str) -> Option<Property> {
+        Property::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Its definition, as `pausebeat list` prints it.
+    pub fn definition(self) -> &'static str {
+        match self {
+            Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first",
+            Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
+            Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
+            Property::SingleConsumer => "at most one consumer handle is open at any time; each one created is closed exactly once",
+            Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume()",
+            Property::NoLoss => "no commit passes a record the handler has not finished successfully, and every produced record is finished by the end of the scenario",
+            Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
+            Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
+            Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
+            Property::CleanShutdown => "close() returns within the close bound (default 10 s), then within that bound again every thread has ended and no handle is open",
+        }
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A property violated, where in the log, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Which property.
+    pub property: Property,
+    /// When (virtual time).
+    pub at: Instant,
+    /// The log position the trace ends at.
+    pub seq: usize,
+    /// What happened, in a sentence.
+    pub message: String,
+}
+
+/// One finished execution, as the properties see it.
+pub struct Execution<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The event log.
+    pub events: &'a [Event],
+    /// High watermark per partition at the end.
+    pub produced: BTreeMap<Partition, Offset>,
+    /// Why the execution was aborted, if it was (deadlock, horizon).
+    pub abort: Option<AbortReason>,
+    /// Threads of the design still alive after `close()` and the grace period.
+    pub threads_left: Vec<String>,
+    /// When the execution ended.
+    pub end: Instant,
+}
+
+impl Execution<'_> {
+    fn violation(&self, property: Property, e: &Event, message: String) -> Violation {
+        Violation {
+            property,
+            at: e.at,
+            seq: e.seq,
+            message,
+        }
+    }
+    fn at_end(&self, property: Property, message: String) -> Violation {
+        Violation {
+            property,
+            at: self.end,
+            seq: self.events.len().saturating_sub(1),
+            message,
+        }
+    }
+    fn design(&self) -> impl Iterator<Item = (&Event, &DesignEvent)> {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::Design(d) => Some((e, d)),
+            _ => None,
+        })
+    }
+}
+
+/// Judges every property. Returns every violation found, the one to name first (see
+/// [`Property::ALL`] for the order).
+pub fn judge(x: &Execution<'_>) -> Vec<Violation> {
+    Property::ALL
+        .into_iter()
+        .filter_map(|p| check(p, x))
+        .collect()
+}
+
+/// Judges one property.
+pub fn check(p: Property, x: &Execution<'_>) -> Option<Violation> {
+    match p {
+        Property::ResumeBounded => resume_bounded(x),
+        Property::ResumeEffective => resume_effective(x),
+        Property::SuspendFinal => suspend_final(x),
+        Property::HandleExclusive => handle_exclusive(x),
+        Property::SingleConsumer => single_consumer(x),
+        Property::PausedMeansPaused => paused_means_paused(x),
+        Property::NoLoss => no_loss(x),
+        Property::MembershipKept => membership_kept(x),
+        Property::NoSelfFencing => no_self_fencing(x),
+        Property::NoDeadlock => no_deadlock(x),
+        Property::CleanShutdown => clean_shutdown(x),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// `resume-bounded`: every `resume()` returns `ok` within the bound.
+pub fn resume_bounded(x: &Execution<'_>) -> Option<Violation> {
+    let bound = x.scenario.bounds.resume;
+    let mut open: BTreeMap<&str, &Event> = BTreeMap::new();
+    for (e, d) in x.design() {
+        match d {
+            DesignEvent::ResumeCalled => {
+                open.insert(&e.thread, e);
+            }
+            DesignEvent::ResumeReturned { ok } => {
+                let Some(c) = open.remove(e.thread.as_str()) else {
+                    continue;
+                };
+                let took = e.at - c.at;
+                if !ok {
+                    return Some(x.violation(
+                        Property::ResumeBounded,
+                        e,
+                        format!("resume() failed after {} (called at {})", secs(took), c.at),
+                    ));
+                }
+                if took > bound {
+                    return Some(x.violation(
+                        Property::ResumeBounded,
+                        e,
+                        format!("resume() took {} (bound {})", secs(took), secs(bound)),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    open.values().next().map(|c| {
+        x.at_end(
+            Property::ResumeBounded,
+            format!(
+                "resume() called at {} by `{}` never returned",
+                c.at, c.thread
+            ),
+        )
+    })
+}
+
+/// Per-handle state rebuilt from the log.
+#[derive(Default, Clone)]
+struct HandleState {
+    open: bool,
+    assigned: BTreeSet<Partition>,
+    paused: BTreeSet<Partition>,
+}
+
+/// Replays handle events up to and including log position `upto`.
+fn handles_upto(events: &[Event], upto: usize) -> BTreeMap<HandleId, HandleState> {
+    let mut hs: BTreeMap<HandleId, HandleState> = BTreeMap::new();
+    for e in events.iter().take(upto.saturating_add(1)) {
+        let Some(h) = e.handle else { continue };
+        let s = hs.entry(h).or_default();
+        match &e.kind {
+            EventKind::Created { .. } => s.open = true,
+            EventKind::CloseBegin => s.open = false,
+            EventKind::Assigned { partitions, paused } => {
+                s.assigned = partitions.iter().copied().collect();
+                for p in partitions {
+                    s.paused.remove(p);
+                }
+                s.paused.extend(paused.iter().copied());
+            }
+            EventKind::Revoked(ps) => {
+                for p in ps {
+                    s.assigned.remove(p);
+                }
+            }
+            EventKind::Pause { applied, .. } => s.paused.extend(applied.iter().copied()),
+            EventKind::Resume { partitions } => {
+                for p in partitions {
+                    s.paused.remove(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    hs
+}
+
+/// `resume-effective`: a resume reaches the current consumer within the bound.
+pub fn resume_effective(x: &Execution<'_>) -> Option<Violation> {
+    let bound = x.scenario.bounds.resume_applied;
+    for (e, d) in x.design() {
+        if *d != (DesignEvent::ResumeReturned { ok: true }) {
+            continue;
+        }
+        let deadline = e.at + bound;
+        // The state to judge: the last event before the deadline, or before a newer request
+        // (pause, suspend, close) made at the deadline. A request before it supersedes the resume.
+        let mut upto = e.seq;
+        let mut superseded = false;
+        for l in &x.events[e.seq + 1..] {
+            if l.at > deadline {
+                break;
+            }
+            if matches!(
+                l.kind,
+                EventKind::Design(
+                    DesignEvent::PauseCalled
+                        | DesignEvent::SuspendCalled
+                        | DesignEvent::CloseCalled
+                )
+            ) {
+                superseded = l.at < deadline;
+                break;
+            }
+            upto = l.seq;
+        }
+        if superseded || (x.end < deadline && x.abort.is_some()) {
+            continue;
+        }
+        let hs = handles_upto(x.events, upto);
+        let Some((id, current)) = hs.iter().filter(|(_, s)| s.open).max_by_key(|(id, _)| **id)
+        else {
+            continue;
+        };
+        let stuck: Vec<_> = current.assigned.intersection(&current.paused).collect();
+        if !stuck.is_empty() {
+            let at_ev = x.events.get(upto).unwrap_or(e);
+            return Some(Violation {
+                property: Property::ResumeEffective,
+                at: deadline.min(x.end),
+                seq: at_ev.seq,
+                message: format!(
+                    "resume() returned at {} but at {} the current consumer {id} still has {stuck:?} paused",
+                    e.at,
+                    deadline.min(x.end)
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// `suspend-final`: nothing open when suspend() returns, nothing created until the next run.
+pub fn suspend_final(x: &Execution<'_>) -> Option<Violation> {
+    for (e, d) in x.design() {
+        if *d != DesignEvent::SuspendReturned {
+            continue;
+        }
+        let hs = handles_upto(x.events, e.seq);
+        if let Some((id, _)) = hs.iter().find(|(_, s)| s.open) {
+            return Some(x.violation(
+                Property::SuspendFinal,
+                e,
+                format!("suspend() returned with consumer {id} still open"),
+            ));
+        }
+        for l in &x.events[e.seq + 1..] {
+            match &l.kind {
+                EventKind::Design(DesignEvent::RunStarted) => break,
+                EventKind::Workload(w) if w.starts_with("run") => break,
+                EventKind::Created { .. } => {
+                    return Some(x.violation(
+                        Property::SuspendFinal,
+                        l,
+                        format!(
+                            "consumer {} created by `{}` after suspend() returned at {}",
+                            l.handle.unwrap_or_default(),
+                            l.thread,
+                            e.at
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// `handle-exclusive`: no overlapping use of a handle.
+pub fn handle_exclusive(x: &Execution<'_>) -> Option<Violation> {
+    x.events.iter().find_map(|e| match &e.kind {
+        EventKind::Overlap {
+            op,
+            other_thread,
+            other_op,
+        } => Some(x.violation(
+            Property::HandleExclusive,
+            e,
+            format!(
+                "`{}` began {op} on {} while `{other_thread}` was in {other_op}",
+                e.thread,
+                e.handle.unwrap_or_default()
+            ),
+        )),
+        _ => None,
+    })
+}
+
+/// `single-consumer`: one open handle at most; each closed exactly once.
+pub fn single_consumer(x: &Execution<'_>) -> Option<Violation> {
+    let mut open: BTreeSet<HandleId> = BTreeSet::new();
+    let mut closes: BTreeMap<HandleId, u32> = BTreeMap::new();
+    for e in x.events {
+        let Some(h) = e.handle else { continue };
+        match &e.kind {
+            EventKind::Created { .. } => {
+                open.insert(h);
+                if open.len() > 1 {
+                    return Some(x.violation(
+                        Property::SingleConsumer,
+                        e,
+                        format!(
+                            "{h} created while {:?} still open",
+                            open.iter().filter(|o| **o != h).collect::<Vec<_>>()
+                        ),
+                    ));
+                }
+            }
+            EventKind::CloseBegin => {
+                open.remove(&h);
+                *closes.entry(h).or_default() += 1;
+            }
+            EventKind::OpFailed { op: "close", .. } => {
+                return Some(x.violation(
+                    Property::SingleConsumer,
+                    e,
+                    format!("{h} closed a second time by `{}`", e.thread),
+                ))
+            }
+            _ => {}
+        }
+        if closes.get(&h).copied().unwrap_or(0) > 1 {
+            return Some(x.violation(Property::SingleConsumer, e, format!("{h} closed twice")));
+        }
+    }
+    if x.abort.is_none() {
+        if let Some(h) = open.iter().next() {
+            return Some(x.at_end(Property::SingleConsumer, format!("{h} was never closed")));
+        }
+    }
+    None
+}
+
+/// Design-level pause intervals: from `pause()` returning to the next resume, suspend or close.
+fn paused_intervals(x: &Execution<'_>) -> Vec<(usize, usize)> {
+    let mut out = vec![];
+    let mut start: Option<usize> = None;
+    for (e, d) in x.design() {
+        match d {
+            DesignEvent::PauseReturned => {
+                start.get_or_insert(e.seq);
+            }
+            DesignEvent::ResumeCalled | DesignEvent::SuspendCalled | DesignEvent::CloseCalled => {
+                if let Some(s) = start.take() {
+                    out.push((s, e.seq));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, x.events.len()));
+    }
+    out
+}
+
+/// `paused-means-paused`: no batch reaches the handler while paused.
+pub fn paused_means_paused(x: &Execution<'_>) -> Option<Violation> {
+    for (s, end) in paused_intervals(x) {
+        for e in &x.events[s..end.min(x.events.len())] {
+            if let EventKind::HandlerBegin { records } = &e.kind {
+                return Some(x.violation(
+                    Property::PausedMeansPaused,
+                    e,
+                    format!(
+                        "the handler got {} record(s) while paused (pause() returned at {})",
+                        records.len(),
+                        x.events[s].at
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `no-loss`: commits never pass finished records; everything is finished by the end.
+pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
+    let mut finished: BTreeMap<Partition, BTreeSet<Offset>> = BTreeMap::new();
+    let mut pending: BTreeMap<&str, &Vec<(Partition, Offset)>> = BTreeMap::new();
+    for e in x.events {
+        match &e.kind {
+            EventKind::HandlerBegin { records } => {
+                pending.insert(&e.thread, records);
+            }
+            EventKind::HandlerEnd { ok } => {
+                if let (true, Some(rs)) = (*ok, pending.remove(e.thread.as_str())) {
+                    for (p, o) in rs {
+                        finished.entry(*p).or_default().insert(*o);
+                    }
+                }
+            }
+            EventKind::Commit { offsets } => {
+                for (p, o) in offsets {
+                    let done = finished.get(p);
+                    if let Some(missing) =
+                        (0..*o).find(|off| !done.is_some_and(|d| d.contains(off)))
+                    {
+                        return Some(x.violation(
+                            Property::NoLoss,
+                            e,
+                            format!("commit of p{p}@{o} passes p{p}@{missing}, which the handler never finished"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if x.abort.is_some() {
+        return None;
+    }
+    for (p, high) in &x.produced {
+        let done = finished.get(p);
+        if let Some(missing) = (0..*high).find(|off| !done.is_some_and(|d| d.contains(off))) {
+            let n = (0..*high)
+                .filter(|off| !done.is_some_and(|d| d.contains(off)))
+                .count();
+            return Some(x.at_end(
+                Property::NoLoss,
+                format!("{n} record(s) of p{p} never handled, the first p{p}@{missing}"),
+            ));
+        }
+    }
+    None
+}
+
+/// `membership-kept`: polls while paused come often enough; no max.poll expiry while paused.
+pub fn membership_kept(x: &Execution<'_>) -> Option<Violation> {
+    let limit = x
+        .scenario
+        .timing
+        .max_poll_interval
+        .saturating_sub(x.scenario.bounds.poll_margin);
+    for (s, end) in paused_intervals(x) {
+        let start = &x.events[s];
+        let end_at = x.events.get(end).map_or(x.end, |e| e.at);
+        // The handles open during the interval, and when each was last polled before it.
+        let mut last: BTreeMap<HandleId, Instant> = BTreeMap::new();
+        for e in &x.events[..s] {
+            match (&e.kind, e.handle) {
+                (EventKind::Created { .. } | EventKind::PollBegin, Some(h)) => {
+                    last.insert(h, e.at);
+                }
+                (EventKind::CloseBegin, Some(h)) => {
+                    last.remove(&h);
+                }
+                _ => {}
+            }
+        }
+        for e in &x.events[s..end.min(x.events.len())] {
+            let Some(h) = e.handle else { continue };
+            match &e.kind {
+                EventKind::Expired(Expiry::MaxPoll) => {
+                    return Some(x.violation(
+                        Property::MembershipKept,
+                        e,
+                        format!(
+                            "{h} left the group for not polling while paused (paused since {})",
+                            start.at
+                        ),
+                    ))
+                }
+                EventKind::Created { .. } => {
+                    last.insert(h, e.at);
+                }
+                EventKind::CloseBegin => {
+                    last.remove(&h);
+                }
+                EventKind::PollBegin => {
+                    if let Some(prev) = last.insert(h, e.at) {
+                        if e.at - prev > limit {
+                            return Some(x.violation(
+                                Property::MembershipKept,
+                                e,
+                                format!(
+                                    "{h} went {} without a poll while paused (limit {})",
+                                    secs(e.at - prev),
+                                    secs(limit)
+                                ),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((h, prev)) = last.iter().find(|(_, prev)| end_at - **prev > limit) {
+            return Some(Violation {
+                property: Property::MembershipKept,
+                at: *prev + limit,
+                seq: end.min(x.events.len()).saturating_sub(1),
+                message: format!(
+                    "{h} not polled from {prev} to {end_at} while paused (limit {})",
+                    secs(limit)
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// `no-self-fencing`: no member fenced.
+pub fn no_self_fencing(x: &Execution<'_>) -> Option<Violation> {
+    x.events.iter().find_map(|e| match &e.kind {
+        EventKind::Fenced {
+            instance_id,
+            holder,
+        } => Some(x.violation(
+            Property::NoSelfFencing,
+            e,
+            format!(
+                "{} created by `{}` with instance id {instance_id} still held by {holder}",
+                e.handle.unwrap_or_default(),
+                e.thread
+            ),
+        )),
+        _ => None,
+    })
+}
+
+/// `no-deadlock`: the execution was not aborted for a deadlock or the horizon.
+pub fn no_deadlock(x: &Execution<'_>) -> Option<Violation> {
+    match &x.abort {
+        Some(r @ (AbortReason::Deadlock { at, .. } | AbortReason::Horizon { at, .. })) => {
+            Some(Violation {
+                property: Property::NoDeadlock,
+                at: *at,
+                seq: x.events.len().saturating_sub(1),
+                message: r.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `clean-shutdown`: close returns in time, then every thread ends and nothing stays open.
+pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
+    if x.abort.is_some() {
+        return None;
+    }
+    let bound = x.scenario.bounds.close;
+    let mut called: BTreeMap<&str, &Event> = BTreeMap::new();
+    let mut last_return: Option<&Event> = None;
+    for (e, d) in x.design() {
+        match d {
+            DesignEvent::CloseCalled => {
+                called.insert(&e.thread, e);
+            }
+            DesignEvent::CloseReturned => {
+                if let Some(c) = called.remove(e.thread.as_str()) {
+                    if e.at - c.at > bound {
+                        return Some(x.violation(
+                            Property::CleanShutdown,
+                            e,
+                            format!("close() took {} (bound {})", secs(e.at - c.at), secs(bound)),
+                        ));
+                    }
+                }
+                last_return = Some(e);
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = called.values().next() {
+        return Some(x.at_end(
+            Property::CleanShutdown,
+            format!("close() called at {} never returned", c.at),
+        ));
+    }
+    let open: Vec<_> = handles_upto(x.events, x.events.len())
+        .into_iter()
+        .filter(|(_, s)| s.open)
+        .map(|(h, _)| h)
+        .collect();
+    if !open.is_empty() {
+        return Some(x.at_end(
+            Property::CleanShutdown,
+            format!("consumer(s) {open:?} still open after close()"),
+        ));
+    }
+    if !x.threads_left.is_empty() {
+        let since = last_return.map_or(x.end, |e| e.at);
+        return Some(x.at_end(
+            Property::CleanShutdown,
+            format!(
+                "{} after close() returned at {since}, these threads still run: {}",
+                secs(bound),
+                x.threads_left.join("; ")
+            ),
+        ));
+    }
+    None
+}

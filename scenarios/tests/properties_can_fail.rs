@@ -1,0 +1,315 @@
+//! Every property can fail: a small toy design, broken on purpose in one way at a time, violates
+//! exactly the property that describes that way; unbroken, it passes every property on the same
+//! scenario (so the properties do not raise false alarms on a plain design either).
+
+use pausebeat::handler::Handler;
+use pausebeat::kafka::{ConsumerFactory, ConsumerHandle, NoHook, Partition};
+use pausebeat::probe::{DesignEvent, Probe};
+use pausebeat::sync::explore::Checker;
+use pausebeat::sync::{Chan, JoinHandle, Mutex, Runtime, Select, Ticker};
+use pausebeat_scenarios::properties::Property;
+use pausebeat_scenarios::scenario::{secs, Scenario};
+use pausebeat_scenarios::verify::{check_design, CheckResult};
+use pausebeat_world::{Design, Env, Instance, Timing};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const NONE: u8 = 0;
+const SLOW_RESUME: u8 = 1;
+const NEVER_RESUME: u8 = 2;
+const CREATE_AFTER_SUSPEND: u8 = 3;
+const POLL_FROM_TWO_THREADS: u8 = 4;
+const TWO_CONSUMERS: u8 = 5;
+const HANDLE_WHILE_PAUSED: u8 = 6;
+const COMMIT_AHEAD: u8 = 7;
+const NO_HEARTBEAT: u8 = 8;
+const REUSE_STATIC_ID: u8 = 9;
+const DEADLOCK: u8 = 10;
+const LEAK_THREAD: u8 = 11;
+
+/// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
+/// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
+/// paused. `B` selects one way to break it.
+struct Toy<const B: u8>;
+
+struct ToyInstance<R: Runtime, F: ConsumerFactory> {
+    rt: R,
+    factory: Arc<F>,
+    handler: Arc<dyn Handler>,
+    probe: Arc<dyn Probe>,
+    timing: Timing,
+    handle: Arc<Mutex<R, Option<Arc<F::Handle>>>>,
+    heartbeat: Mutex<R, Option<(Chan<R, ()>, JoinHandle<R, ()>)>>,
+    broken: u8,
+}
+
+impl<const B: u8> Design for Toy<B> {
+    const NAME: &'static str = "toy";
+    const ABOUT: &'static str = "a plain consumer, broken on purpose";
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
+        Box::new(ToyInstance {
+            rt: env.rt,
+            factory: env.factory,
+            handler: env.handler,
+            probe: env.probe,
+            timing: env.timing,
+            handle: Arc::new(Mutex::new(None)),
+            heartbeat: Mutex::new(None),
+            broken: B,
+        })
+    }
+}
+
+impl<R: Runtime, F: ConsumerFactory> ToyInstance<R, F> {
+    fn create(&self) -> Option<Arc<F::Handle>> {
+        let id = self.timing.instance_id.as_deref();
+        self.factory.create(id, Arc::new(NoHook)).ok().map(Arc::new)
+    }
+
+    fn current(&self) -> Option<Arc<F::Handle>> {
+        if let Some(h) = self.handle.with(|h| h.clone()) {
+            return Some(h);
+        }
+        let h = self.create()?;
+        if self.broken == REUSE_STATIC_ID {
+            // Replace it at once, reusing the static id of a member whose session lives on.
+            let _ = h.close();
+            let h2 = self.create()?;
+            self.handle.with(|s| *s = Some(h2.clone()));
+            return Some(h2);
+        }
+        if self.broken == TWO_CONSUMERS {
+            let spare = self.factory.create(None, Arc::new(NoHook)).ok();
+            if let Some(s) = spare {
+                let _ = s.close();
+            }
+        }
+        self.handle.with(|s| *s = Some(h.clone()));
+        Some(h)
+    }
+
+    fn stop_heartbeat(&self) {
+        if let Some((stop, t)) = self.heartbeat.with(|h| h.take()) {
+            let _ = stop.send(());
+            let _ = t.join();
+        }
+    }
+
+    fn start_heartbeat(&self, h: Arc<F::Handle>) {
+        let stop: Chan<R, ()> = Chan::new(&self.rt, 0);
+        let (rx, rt) = (stop.clone(), self.rt.clone());
+        let every = self.timing.max_poll_interval / 4;
+        let t = self.rt.spawn("heartbeat", move || {
+            let mut tick = Ticker::new(&rt, every);
+            loop {
+                let mut stop = pausebeat::sync::RecvArm::new(&rx);
+                if Select::new(&rt, "heartbeat")
+                    .arm(&mut stop)
+                    .arm(&mut tick)
+                    .wait()
+                    == Some(0)
+                {
+                    return;
+                }
+                if let Ok(Some(r)) = h.poll(Duration::from_secs(1)) {
+                    let _ = h.seek(r.partition, r.offset);
+                }
+            }
+        });
+        self.heartbeat.with(|s| *s = Some((stop, t)));
+    }
+
+    fn read_all(&self, h: &Arc<F::Handle>) -> BTreeMap<Partition, i64> {
+        let mut next = BTreeMap::new();
+        let mut batch = vec![];
+        let mut empty = 0;
+        while empty < 2 {
+            match h.poll(self.timing.poll_timeout) {
+                Ok(Some(r)) => {
+                    next.insert(r.partition, r.offset + 1);
+                    batch.push(r);
+                }
+                _ => empty += 1,
+            }
+        }
+        if !batch.is_empty() && self.handler.handle(&batch).is_ok() {
+            let ahead = if self.broken == COMMIT_AHEAD { 5 } else { 0 };
+            let offsets: Vec<_> = next.iter().map(|(p, o)| (*p, o + ahead)).collect();
+            let _ = h.commit(&offsets);
+        }
+        next
+    }
+}
+
+impl<R: Runtime, F: ConsumerFactory> Instance for ToyInstance<R, F> {
+    fn run(&self) {
+        self.probe.note(DesignEvent::RunStarted);
+        self.stop_heartbeat();
+        let Some(h) = self.current() else {
+            self.probe.note(DesignEvent::RunEnded);
+            return;
+        };
+        self.probe.note(DesignEvent::ResumeCalled);
+        if self.broken == SLOW_RESUME {
+            self.rt.sleep(secs(1));
+        }
+        if self.broken != NEVER_RESUME {
+            let _ = h.resume(&h.assignment().unwrap_or_default());
+        }
+        self.probe.note(DesignEvent::ResumeReturned { ok: true });
+        if self.broken == POLL_FROM_TWO_THREADS {
+            let (h2, rt) = (h.clone(), self.rt.clone());
+            let t = self.rt.spawn("second-poller", move || {
+                let _ = h2.poll(secs(1));
+                drop(rt);
+            });
+            let _ = h.poll(secs(1));
+            let _ = t.join();
+        }
+        self.read_all(&h);
+        if self.timing.suspend {
+            self.probe.note(DesignEvent::SuspendCalled);
+            let _ = h.close();
+            self.handle.with(|s| *s = None);
+            self.probe.note(DesignEvent::SuspendReturned);
+            if self.broken == CREATE_AFTER_SUSPEND {
+                let again = self.create();
+                self.handle.with(|s| *s = again);
+            }
+        } else {
+            self.probe.note(DesignEvent::PauseCalled);
+            let _ = h.pause(&h.assignment().unwrap_or_default());
+            self.probe.note(DesignEvent::PauseReturned);
+            if self.broken == HANDLE_WHILE_PAUSED {
+                let _ = self.handler.handle(&[]);
+            }
+            if self.broken != NO_HEARTBEAT {
+                self.start_heartbeat(h);
+            }
+        }
+        if self.broken == DEADLOCK {
+            let never: Chan<R, ()> = Chan::new(&self.rt, 0);
+            let _ = never.recv();
+        }
+        if self.broken == LEAK_THREAD {
+            let rt = self.rt.clone();
+            drop(self.rt.spawn("leaked", move || loop {
+                rt.sleep(secs(60));
+            }));
+        }
+        self.probe.note(DesignEvent::RunEnded);
+    }
+
+    fn close(&self) {
+        self.probe.note(DesignEvent::CloseCalled);
+        self.stop_heartbeat();
+        if let Some(h) = self.handle.with(|h| h.take()) {
+            let _ = h.close();
+        }
+        self.probe.note(DesignEvent::CloseReturned);
+    }
+}
+
+fn scenario() -> Scenario {
+    Scenario::new(
+        "toy",
+        "two partitions, runs at 0 s and 600 s, records arriving in between",
+    )
+    .partitions(2)
+    .records(0, 3)
+    .records(1, 3)
+    .records_at(100, 1, 2)
+    .run_at(0)
+    .run_at(600)
+}
+
+fn check<D: Design>(s: &Scenario) -> CheckResult {
+    check_design::<D>(
+        s,
+        &Checker::Random {
+            schedules: 30,
+            seed: 9,
+        },
+    )
+}
+
+/// The broken toy violates `p` (named first, or among the others the same schedule broke: a
+/// poll from a second thread, say, also loses the record that thread read).
+fn assert_violates<D: Design>(s: &Scenario, p: Property) {
+    let r = check::<D>(s);
+    assert_eq!(r.verdict, "violation", "{r:#?}");
+    let named = r
+        .property
+        .iter()
+        .chain(r.also.iter())
+        .any(|n| n == p.name());
+    assert!(
+        named,
+        "{p} not violated: {:?} {:?}\n{:#?}",
+        r.property, r.also, r.trace
+    );
+}
+
+#[test]
+fn the_unbroken_toy_passes_every_property() {
+    let r = check::<Toy<NONE>>(&scenario());
+    assert_eq!(r.verdict, "pass", "{r:#?}");
+    let r = check::<Toy<NONE>>(&scenario().suspending());
+    assert_eq!(r.verdict, "pass", "{r:#?}");
+}
+
+#[test]
+fn resume_bounded_fails_when_resume_waits() {
+    assert_violates::<Toy<SLOW_RESUME>>(&scenario(), Property::ResumeBounded);
+}
+
+#[test]
+fn resume_effective_fails_when_partitions_stay_paused() {
+    assert_violates::<Toy<NEVER_RESUME>>(&scenario(), Property::ResumeEffective);
+}
+
+#[test]
+fn suspend_final_fails_when_a_consumer_is_created_after_suspend() {
+    assert_violates::<Toy<CREATE_AFTER_SUSPEND>>(&scenario().suspending(), Property::SuspendFinal);
+}
+
+#[test]
+fn handle_exclusive_fails_when_two_threads_poll() {
+    assert_violates::<Toy<POLL_FROM_TWO_THREADS>>(&scenario(), Property::HandleExclusive);
+}
+
+#[test]
+fn single_consumer_fails_with_two_consumers() {
+    assert_violates::<Toy<TWO_CONSUMERS>>(&scenario(), Property::SingleConsumer);
+}
+
+#[test]
+fn paused_means_paused_fails_when_the_handler_runs_while_paused() {
+    assert_violates::<Toy<HANDLE_WHILE_PAUSED>>(&scenario(), Property::PausedMeansPaused);
+}
+
+#[test]
+fn no_loss_fails_when_commits_run_ahead() {
+    assert_violates::<Toy<COMMIT_AHEAD>>(&scenario(), Property::NoLoss);
+}
+
+#[test]
+fn membership_kept_fails_without_a_heartbeat() {
+    assert_violates::<Toy<NO_HEARTBEAT>>(&scenario(), Property::MembershipKept);
+}
+
+#[test]
+fn no_self_fencing_fails_when_a_static_id_is_reused_at_once() {
+    assert_violates::<Toy<REUSE_STATIC_ID>>(&scenario(), Property::NoSelfFencing);
+}
+
+#[test]
+fn no_deadlock_fails_on_a_deadlock() {
+    assert_violates::<Toy<DEADLOCK>>(&scenario(), Property::NoDeadlock);
+}
+
+#[test]
+fn clean_shutdown_fails_when_a_thread_outlives_close() {
+    assert_violates::<Toy<LEAK_THREAD>>(&scenario(), Property::CleanShutdown);
+}
