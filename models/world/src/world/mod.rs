@@ -396,7 +396,7 @@ impl<R: Runtime> WorldHandle<R> {
     fn local<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut State<R>, &Shared<R>) -> Result<T, KafkaError>,
+        f: impl FnOnce(&mut State<R>, &Shared<R>, Instant) -> Result<T, KafkaError>,
     ) -> Result<T, KafkaError> {
         let sh = self.sh();
         let mut st = sh.state.lock();
@@ -405,7 +405,7 @@ impl<R: Runtime> WorldHandle<R> {
         let r = if st.handles[self.inner.k].closed {
             Err(closed_err())
         } else {
-            f(&mut st, sh)
+            f(&mut st, sh, now)
         };
         if let Err(e) = &r {
             sh.log.record(
@@ -435,8 +435,9 @@ impl<R: Runtime> WorldHandle<R> {
         }
         hook.before_assign(self, &plan.new);
         let new = plan.new.clone();
-        sh.state.lock().apply_plan(&sh.log, k, plan);
-        hook.after_assign(self, &new);
+        if sh.state.lock().apply_plan(&sh.log, k, plan) {
+            hook.after_assign(self, &new);
+        }
     }
 }
 
@@ -536,7 +537,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
 
     fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
         let id = self.inner.id;
-        self.local("pause", |st, sh| {
+        self.local("pause", |st, sh, _| {
             let h = &mut st.handles[self.inner.k];
             let mut applied = Vec::with_capacity(partitions.len());
             for &p in partitions {
@@ -559,7 +560,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     fn resume(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
         let id = self.inner.id;
         let k = self.inner.k;
-        self.local("resume", |st, sh| {
+        self.local("resume", |st, sh, _| {
             let h = &mut st.handles[k];
             let mut fetchable = false;
             for &p in partitions {
@@ -582,14 +583,14 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     }
 
     fn assignment(&self) -> Result<Vec<Partition>, KafkaError> {
-        self.local("assignment", |st, _| {
+        self.local("assignment", |st, _, _| {
             Ok(st.handles[self.inner.k].assigned.clone())
         })
     }
 
     fn seek(&self, partition: Partition, offset: Offset) -> Result<(), KafkaError> {
         let (id, k) = (self.inner.id, self.inner.k);
-        self.local("seek", |st, sh| {
+        self.local("seek", |st, sh, _| {
             let h = &mut st.handles[k];
             if !h.assigned.contains(&partition) {
                 return Err(err(
@@ -614,7 +615,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                 let mut st = sh.state.lock();
                 if st.handles[k].closed {
                     drop(st);
-                    return self.local("commit", |_, _| Ok(()));
+                    return self.local("commit", |_, _, _| Ok(()));
                 }
                 if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowCommit(_))) {
                     st.fault_effect(&sh.log, i, || format!("a commit takes {slow:?}"));
@@ -622,8 +623,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             }
             sh.rt.sleep(slow);
         }
-        self.local("commit", |st, sh| {
-            let now = sh.rt.now();
+        self.local("commit", |st, sh, now| {
             st.commit_check(&sh.cfg, &sh.log, k, now, offsets)?;
             for &(p, o) in offsets {
                 st.committed[p as usize] = Some(o);
@@ -642,8 +642,8 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         &self,
         partitions: &[Partition],
     ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError> {
-        self.local("committed", |st, sh| {
-            if sh.cfg.outage_at(sh.rt.now()).is_some() {
+        self.local("committed", |st, sh, now| {
+            if sh.cfg.outage_at(now).is_some() {
                 return Err(err(
                     ErrorClass::NonRetriable,
                     ErrorCode::BrokerTransport,

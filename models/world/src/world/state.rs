@@ -640,14 +640,15 @@ impl<R: Runtime> State<R> {
         Step::Wait
     }
 
-    /// Applies a served rebalance's new assignment to handle `k`.
-    pub fn apply_plan(&mut self, log: &EventLog<R>, k: usize, plan: Plan) {
+    /// Applies a served rebalance's new assignment to handle `k`; false if the handle was closed
+    /// meanwhile (nothing applied).
+    pub fn apply_plan(&mut self, log: &EventLog<R>, k: usize, plan: Plan) -> bool {
         let State {
             handles, committed, ..
         } = self;
         let h = &mut handles[k];
         if h.closed {
-            return;
+            return false;
         }
         for &p in &plan.new {
             if plan.reset || !plan.old.contains(&p) {
@@ -672,6 +673,7 @@ impl<R: Runtime> State<R> {
                 paused,
             },
         );
+        true
     }
 
     /// Whether handle `k` may commit these offsets now (the handle is open).

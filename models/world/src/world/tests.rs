@@ -1,0 +1,966 @@
+//! Tests of the world's own rules, on `Virtual<Std>` (deterministic: one execution, virtual
+//! time), plus one small model under loom and one under shuttle to show the world runs under
+//! both checkers.
+
+use super::*;
+use crate::log::{Event, Expiry};
+use pausebeat::kafka::NoHook;
+use pausebeat::sync::{Backend, Model, Std, Virtual};
+
+type Rt = Virtual<Std>;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at(rt: &impl Runtime) -> u64 {
+    rt.now().since_origin().as_secs()
+}
+
+fn world(spec: WorldSpec) -> (Rt, World<Rt>) {
+    let rt = Rt::new();
+    let w = World::new(&rt, spec);
+    (rt, w)
+}
+
+fn create(w: &World<Rt>, id: Option<&str>) -> WorldHandle<Rt> {
+    w.create(id, Arc::new(NoHook)).expect("create")
+}
+
+fn events(w: &World<Rt>) -> Vec<Event> {
+    w.log().snapshot()
+}
+
+/// The events of a kind matched by `f`, with their time in seconds and their handle.
+fn find(w: &World<Rt>, f: impl Fn(&EventKind) -> bool) -> Vec<(u64, Option<HandleId>, EventKind)> {
+    events(w)
+        .into_iter()
+        .filter(|e| f(&e.kind))
+        .map(|e| (e.at.since_origin().as_secs(), e.handle, e.kind))
+        .collect()
+}
+
+fn rec(r: Result<Option<Record>, KafkaError>) -> (Partition, Offset) {
+    let r = r.expect("poll ok").expect("a record");
+    (r.partition, r.offset)
+}
+
+fn code(r: Result<impl fmt::Debug, KafkaError>) -> (ErrorClass, ErrorCode) {
+    let e = r.expect_err("an error");
+    (e.class, e.code)
+}
+
+/// Polls until the next poll would block: the records it got.
+fn drain(h: &WorldHandle<Rt>) -> Vec<(Partition, Offset)> {
+    let mut got = Vec::new();
+    while let Some(r) = h.poll(Duration::ZERO).expect("poll") {
+        got.push((r.partition, r.offset));
+    }
+    got
+}
+
+/// A hook that records its calls and optionally pauses everything before or after assign.
+struct Recorder {
+    calls: Mutex<Rt, Vec<String>>,
+    pause_before: bool,
+    pause_after: bool,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            calls: Mutex::new(Vec::new()),
+            pause_before: false,
+            pause_after: false,
+        }
+    }
+}
+
+impl RebalanceHook<WorldHandle<Rt>> for Recorder {
+    fn revoked(&self, h: &WorldHandle<Rt>, p: &[Partition]) {
+        let a = h.assignment().expect("assignment");
+        self.calls
+            .with(|c| c.push(format!("revoked {p:?} (assigned {a:?})")));
+    }
+    fn before_assign(&self, h: &WorldHandle<Rt>, p: &[Partition]) {
+        let a = h.assignment().expect("assignment");
+        self.calls
+            .with(|c| c.push(format!("before {p:?} (assigned {a:?})")));
+        if self.pause_before {
+            h.pause(p).expect("pause");
+        }
+    }
+    fn after_assign(&self, h: &WorldHandle<Rt>, p: &[Partition]) {
+        let a = h.assignment().expect("assignment");
+        self.calls
+            .with(|c| c.push(format!("after {p:?} (assigned {a:?})")));
+        if self.pause_after {
+            h.pause(p).expect("pause");
+        }
+    }
+}
+
+#[test]
+fn the_first_poll_serves_the_assignment_with_hooks_in_order() {
+    let (rt, w) = world(WorldSpec::default().produce(secs(0), 0, 1));
+    let hook = Arc::new(Recorder::default());
+    let c = w.create(None, hook.clone()).unwrap();
+    assert_eq!(c.assignment().unwrap(), Vec::<Partition>::new());
+    assert_eq!(
+        c.poll(secs(5)).unwrap(),
+        None,
+        "a served rebalance returns None"
+    );
+    assert_eq!(at(&rt), 0, "at once, not after the timeout");
+    assert_eq!(c.assignment().unwrap(), vec![0, 1]);
+    assert_eq!(
+        hook.calls.with(|c| c.clone()),
+        vec![
+            "before [0, 1] (assigned [])",
+            "after [0, 1] (assigned [0, 1])"
+        ]
+    );
+    assert_eq!(rec(c.poll(secs(5))), (0, 0));
+    assert_eq!(c.poll(secs(5)).unwrap(), None);
+    assert_eq!(at(&rt), 5, "nothing more: the poll times out");
+    let ids: Vec<String> = (0..2).map(|_| create(&w, None).id().to_string()).collect();
+    assert_eq!(ids, vec!["c2", "c3"]);
+    assert_eq!(w.snapshot().created.len(), 3);
+}
+
+#[test]
+fn records_produced_later_become_visible_at_their_time() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(1)
+            .produce(secs(30), 0, 2)
+            .produce(secs(10), 0, 1),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(w.snapshot().produced[&0], 0);
+    assert_eq!(rec(c.poll(secs(100))), (0, 0));
+    assert_eq!(at(&rt), 10);
+    assert_eq!(c.poll(secs(5)).unwrap(), None);
+    assert_eq!(at(&rt), 15);
+    assert_eq!(rec(c.poll(secs(100))), (0, 1));
+    assert_eq!(at(&rt), 30);
+    assert_eq!(rec(c.poll(secs(100))), (0, 2));
+    let s = w.snapshot();
+    assert_eq!(s.produced[&0], 3);
+    assert_eq!(s.scheduled[&0], 3);
+}
+
+#[test]
+fn records_come_lowest_partition_first_then_by_offset() {
+    let (_rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(3)
+            .produce(secs(0), 2, 1)
+            .produce(secs(0), 0, 2),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(drain(&c), vec![(0, 0), (0, 1), (2, 0)]);
+}
+
+#[test]
+fn a_static_id_still_held_fences_the_new_handle() {
+    let (rt, w) = world(WorldSpec::default().produce(secs(0), 0, 1));
+    let c1 = create(&w, Some("a"));
+    let c2 = create(&w, Some("a"));
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::Fenced { .. })),
+        vec![(
+            0,
+            Some(c2.id()),
+            EventKind::Fenced {
+                instance_id: "a".into(),
+                holder: c1.id()
+            }
+        )]
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            code(c2.poll(secs(1))),
+            (ErrorClass::Fatal, ErrorCode::Fenced)
+        );
+    }
+    assert_eq!(c2.assignment().unwrap(), Vec::<Partition>::new());
+    assert_eq!(
+        w.snapshot().group,
+        vec![("c1".to_string(), vec![0, 1])],
+        "the fenced handle never joins"
+    );
+    // A dynamic member never conflicts.
+    let c3 = create(&w, None);
+    assert_eq!(c3.poll(secs(1)).unwrap(), None);
+    // The closed static member keeps the id for a session timeout.
+    c1.close().unwrap();
+    c2.close().unwrap();
+    rt.sleep(secs(44));
+    let c4 = create(&w, Some("a"));
+    assert_eq!(
+        code(c4.poll(secs(1))),
+        (ErrorClass::Fatal, ErrorCode::Fenced)
+    );
+    rt.sleep(secs(1)); // t = 45 s: the session runs out
+    let c5 = create(&w, Some("a"));
+    assert_eq!(c5.poll(secs(1)).unwrap(), None);
+    assert_eq!(c5.assignment().unwrap(), vec![1]);
+    let s = w.snapshot();
+    assert_eq!(s.fenced, vec![c2.id(), c4.id()]);
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::Expired(_))),
+        vec![(45, Some(c1.id()), EventKind::Expired(Expiry::Session))]
+    );
+}
+
+#[test]
+fn a_closed_static_member_keeps_its_partitions_until_its_session_expires() {
+    let (rt, w) = world(WorldSpec::default());
+    let c1 = create(&w, Some("s"));
+    let c2 = create(&w, None);
+    c2.poll(secs(1)).unwrap();
+    assert_eq!(c2.assignment().unwrap(), vec![1]);
+    c1.close().unwrap();
+    assert_eq!(c2.poll(secs(100)).unwrap(), None);
+    assert_eq!(at(&rt), 45, "the poll woke for the rebalance at the expiry");
+    assert_eq!(c2.assignment().unwrap(), vec![0, 1]);
+    // A dynamic member leaves at once.
+    let c3 = create(&w, None);
+    c2.poll(secs(1)).unwrap();
+    assert_eq!(c2.assignment().unwrap(), vec![0]);
+    c3.close().unwrap();
+    c2.poll(secs(1)).unwrap();
+    assert_eq!(c2.assignment().unwrap(), vec![0, 1]);
+    assert_eq!(at(&rt), 45);
+}
+
+#[test]
+fn max_poll_expiry_fails_one_poll_then_rejoins_and_redelivers() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(1)
+            .produce(secs(0), 0, 5),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(drain(&c), vec![(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)]);
+    c.commit(&[(0, 2)]).unwrap();
+    rt.sleep(secs(299));
+    assert_eq!(drain(&c), vec![], "299 s without a poll: still a member");
+    rt.sleep(secs(301));
+    assert_eq!(w.snapshot().group, vec![], "the group dropped it");
+    assert_eq!(
+        code(c.poll(secs(1))),
+        (ErrorClass::NonRetriable, ErrorCode::MaxPollExceeded)
+    );
+    assert_eq!(
+        code(c.commit(&[(0, 4)])),
+        (ErrorClass::NonRetriable, ErrorCode::UnknownMember)
+    );
+    assert_eq!(c.poll(secs(1)).unwrap(), None, "the rejoin's rebalance");
+    assert_eq!(
+        drain(&c),
+        vec![(0, 2), (0, 3), (0, 4)],
+        "uncommitted: again"
+    );
+    let ex = find(&w, |k| matches!(k, EventKind::Expired(_)));
+    assert_eq!(
+        ex,
+        vec![(600, Some(c.id()), EventKind::Expired(Expiry::MaxPoll))]
+    );
+    let notes = find(
+        &w,
+        |k| matches!(k, EventKind::Fault(s) if s.contains("max.poll")),
+    );
+    assert_eq!(
+        notes.len(),
+        1,
+        "the late observation names the instant: {notes:?}"
+    );
+    assert!(matches!(&notes[0].2, EventKind::Fault(s) if s.contains("599.")));
+    let reb = find(&w, |k| {
+        matches!(k, EventKind::Revoked(_) | EventKind::Assigned { .. })
+    });
+    assert_eq!(reb.len(), 3, "assign, then revoke + assign: {reb:?}");
+}
+
+#[test]
+fn a_poll_in_progress_keeps_the_member_alive() {
+    let (rt, w) = world(WorldSpec::default().with_max_poll_interval(secs(10)));
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(c.poll(secs(25)).unwrap(), None);
+    assert_eq!(at(&rt), 25);
+    assert_eq!(c.poll(secs(9)).unwrap(), None);
+    assert!(find(&w, |k| matches!(k, EventKind::Expired(_))).is_empty());
+}
+
+#[test]
+fn other_members_joining_and_leaving_rebalance() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(10), Some(secs(20)))
+            .produce(secs(0), 1, 1)
+            .produce(secs(15), 1, 1),
+    );
+    let hook = Arc::new(Recorder::default());
+    let c = w.create(None, hook.clone()).unwrap();
+    c.poll(secs(1)).unwrap();
+    assert_eq!(rec(c.poll(secs(1))), (1, 0));
+    assert_eq!(c.poll(secs(100)).unwrap(), None);
+    assert_eq!(at(&rt), 10, "woken by the member joining");
+    assert_eq!(c.assignment().unwrap(), vec![0]);
+    assert_eq!(
+        w.snapshot().group,
+        vec![("c1".to_string(), vec![0]), ("m1".to_string(), vec![1])]
+    );
+    assert_eq!(c.poll(secs(100)).unwrap(), None, "p1@1 is m1's now");
+    assert_eq!(at(&rt), 20);
+    assert_eq!(c.assignment().unwrap(), vec![0, 1]);
+    assert_eq!(
+        rec(c.poll(secs(1))),
+        (1, 0),
+        "p1 came back: from committed (none: 0)"
+    );
+    let _ = drain(&c);
+    assert_eq!(
+        hook.calls.with(|c| c.clone()),
+        vec![
+            "before [0, 1] (assigned [])",
+            "after [0, 1] (assigned [0, 1])",
+            "revoked [0, 1] (assigned [0, 1])",
+            "before [0] (assigned [])",
+            "after [0] (assigned [0])",
+            "revoked [0] (assigned [0])",
+            "before [0, 1] (assigned [])",
+            "after [0, 1] (assigned [0, 1])",
+        ]
+    );
+    let wl = find(&w, |k| matches!(k, EventKind::Workload(_)));
+    assert_eq!(
+        wl,
+        vec![
+            (10, None, EventKind::Workload("member m1 joins".into())),
+            (20, None, EventKind::Workload("member m1 leaves".into())),
+        ]
+    );
+}
+
+#[test]
+fn a_newly_assigned_partition_starts_at_its_committed_offset_and_a_kept_one_keeps_its_position() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(10), Some(secs(20)))
+            .produce(secs(0), 0, 4)
+            .produce(secs(0), 1, 4),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.push(rec(c.poll(secs(1))));
+    }
+    assert_eq!(got[4..], [(1, 0), (1, 1)]);
+    c.commit(&[(1, 1)]).unwrap();
+    rt.sleep(secs(20));
+    c.poll(secs(1)).unwrap(); // m1 joined and left: one rebalance, p1 kept
+    assert_eq!(drain(&c), vec![(1, 2), (1, 3)], "kept: its position");
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(10), Some(secs(20)))
+            .produce(secs(0), 1, 4),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(drain(&c).len(), 4);
+    c.commit(&[(1, 1)]).unwrap();
+    c.poll(secs(15)).unwrap(); // t = 10: p1 goes to m1
+    assert_eq!(c.assignment().unwrap(), vec![0]);
+    c.poll(secs(15)).unwrap(); // t = 20: p1 comes back
+    assert_eq!(at(&rt), 20);
+    assert_eq!(
+        drain(&c),
+        vec![(1, 1), (1, 2), (1, 3)],
+        "new again: committed"
+    );
+}
+
+#[test]
+fn pause_survives_a_revoke_and_reassign() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(10), Some(secs(20)))
+            .produce(secs(0), 1, 2),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    c.pause(&[1]).unwrap();
+    assert_eq!(c.paused(), vec![1]);
+    assert_eq!(drain(&c), vec![]);
+    c.poll(secs(100)).unwrap();
+    assert_eq!((at(&rt), c.assignment().unwrap()), (10, vec![0]));
+    assert_eq!(c.paused(), vec![1], "the flag outlives the revocation");
+    c.resume(&c.assignment().unwrap()).unwrap(); // Go's resume: what is assigned now
+    c.poll(secs(100)).unwrap();
+    assert_eq!((at(&rt), c.assignment().unwrap()), (20, vec![0, 1]));
+    let assigned = find(&w, |k| matches!(k, EventKind::Assigned { .. }));
+    assert_eq!(
+        assigned.last().unwrap().2,
+        EventKind::Assigned {
+            partitions: vec![0, 1],
+            paused: vec![1]
+        }
+    );
+    assert_eq!(c.poll(secs(50)).unwrap(), None, "p1 stays paused");
+    c.resume(&[1]).unwrap();
+    assert_eq!(drain(&c), vec![(1, 0), (1, 1)]);
+}
+
+#[test]
+fn a_pause_in_before_assign_does_not_stick_but_in_after_assign_it_does() {
+    for (before, after) in [(true, false), (false, true)] {
+        let (_rt, w) = world(WorldSpec::default().produce(secs(0), 0, 1));
+        let hook = Arc::new(Recorder {
+            pause_before: before,
+            pause_after: after,
+            ..Recorder::default()
+        });
+        let c = w.create(None, hook).unwrap();
+        c.poll(secs(1)).unwrap();
+        let pauses = find(&w, |k| matches!(k, EventKind::Pause { .. }));
+        let applied = if after { vec![0, 1] } else { vec![] };
+        assert_eq!(
+            pauses,
+            vec![(
+                0,
+                Some(c.id()),
+                EventKind::Pause {
+                    asked: vec![0, 1],
+                    applied: applied.clone()
+                }
+            )]
+        );
+        assert_eq!(c.paused(), applied);
+        let got = drain(&c);
+        assert_eq!(got.is_empty(), after, "before: {before}, got {got:?}");
+    }
+}
+
+#[test]
+fn a_short_outage_fails_polls_and_commits_but_keeps_the_membership() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(1)
+            .produce(secs(0), 0, 1)
+            .fault(Fault::BrokerDown {
+                from: secs(100),
+                until: secs(130),
+            }),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(rec(c.poll(secs(1))), (0, 0));
+    let down = (ErrorClass::NonRetriable, ErrorCode::BrokerTransport);
+    assert_eq!(code(c.poll(secs(200))), down);
+    assert_eq!(at(&rt), 100, "a waiting poll fails when the outage starts");
+    assert_eq!(code(c.poll(secs(5))), down);
+    assert_eq!(at(&rt), 100, "at once");
+    assert_eq!(code(c.commit(&[(0, 1)])), down);
+    assert_eq!(code(c.committed(&[0])), down);
+    c.pause(&[0]).unwrap();
+    c.resume(&[0]).unwrap();
+    c.seek(0, 0).unwrap();
+    assert_eq!(c.assignment().unwrap(), vec![0]);
+    rt.sleep(secs(30));
+    assert_eq!(rec(c.poll(secs(1))), (0, 0), "sought back, same assignment");
+    assert!(find(&w, |k| matches!(k, EventKind::Expired(_))).is_empty());
+    let faults = find(&w, |k| matches!(k, EventKind::Fault(_)));
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert_eq!(faults[0].0, 100);
+    assert_eq!(faults[1].0, 130);
+}
+
+#[test]
+fn a_long_outage_expires_the_session_and_the_member_rejoins_after_it() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(1)
+            .produce(secs(0), 0, 3)
+            .fault(Fault::BrokerDown {
+                from: secs(100),
+                until: secs(400),
+            }),
+    );
+    let c = create(&w, Some("s"));
+    c.poll(secs(1)).unwrap();
+    assert_eq!(drain(&c).len(), 3);
+    c.commit(&[(0, 1)]).unwrap();
+    rt.sleep(secs(150));
+    assert_eq!(code(c.poll(secs(1))).1, ErrorCode::BrokerTransport);
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::Expired(_))),
+        vec![(150, Some(c.id()), EventKind::Expired(Expiry::Session))]
+    );
+    // Creation works during the outage; the new member joins only after it.
+    let d = create(&w, None);
+    assert_eq!(w.snapshot().group, vec![]);
+    rt.sleep(secs(250)); // t = 400
+    assert_eq!(c.poll(secs(1)).unwrap(), None, "rejoin");
+    assert_eq!(
+        drain(&c),
+        vec![(0, 1), (0, 2)],
+        "positions restart from committed"
+    );
+    assert_eq!(d.poll(secs(1)).unwrap(), None);
+    assert_eq!(
+        w.snapshot().group,
+        vec![("c1".to_string(), vec![0]), ("c2".to_string(), vec![])]
+    );
+}
+
+#[test]
+fn a_closed_handle_refuses_everything() {
+    let (_rt, w) = world(WorldSpec::default());
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    c.close().unwrap();
+    let closed = (ErrorClass::NonRetriable, ErrorCode::Closed);
+    assert_eq!(code(c.poll(secs(1))), closed);
+    assert_eq!(code(c.pause(&[0])), closed);
+    assert_eq!(code(c.resume(&[0])), closed);
+    assert_eq!(code(c.assignment()), closed);
+    assert_eq!(code(c.seek(0, 0)), closed);
+    assert_eq!(code(c.commit(&[(0, 0)])), closed);
+    assert_eq!(code(c.committed(&[0])), closed);
+    assert_eq!(code(c.close()), closed);
+    let failed: Vec<&str> = events(&w)
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::OpFailed {
+                op,
+                code: ErrorCode::Closed,
+            } => Some(op),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            "pause",
+            "resume",
+            "assignment",
+            "seek",
+            "commit",
+            "committed",
+            "close"
+        ]
+    );
+    assert!(events(&w)
+        .iter()
+        .any(|e| e.kind == EventKind::PollEnd(PollOutcome::Error(ErrorCode::Closed))));
+    let s = w.snapshot();
+    assert_eq!(s.closed, vec![(c.id(), 2)], "a double close is counted");
+    assert!(s.open_handles.is_empty());
+}
+
+#[test]
+fn close_while_another_thread_polls_is_an_overlap_and_the_poll_fails_closed() {
+    let (rt, w) = world(WorldSpec::default().fault(Fault::SlowClose(secs(2))));
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    let c2 = c.clone();
+    let rt2 = rt.clone();
+    let poller = rt.spawn("poller", move || (c2.poll(secs(60)), at(&rt2)));
+    rt.sleep(secs(1));
+    c.close().unwrap();
+    assert_eq!(at(&rt), 3, "close took 2 s");
+    let (r, ended) = poller.join().unwrap();
+    assert_eq!(code(r).1, ErrorCode::Closed);
+    assert_eq!(ended, 3, "woken by the close");
+    let ov = find(&w, |k| matches!(k, EventKind::Overlap { .. }));
+    assert_eq!(
+        ov,
+        vec![(
+            1,
+            Some(c.id()),
+            EventKind::Overlap {
+                op: "close",
+                other_thread: "poller".into(),
+                other_op: "poll"
+            }
+        )]
+    );
+    assert!(
+        find(
+            &w,
+            |k| matches!(k, EventKind::Fault(s) if s.contains("closing"))
+        )
+        .len()
+            == 1
+    );
+}
+
+#[test]
+fn two_threads_polling_one_handle_is_an_overlap() {
+    let (rt, w) = world(WorldSpec::default().produce(secs(3), 0, 1));
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    let c2 = c.clone();
+    let poller = rt.spawn("poller", move || c2.poll(secs(10)));
+    rt.sleep(secs(1));
+    let mine = c.poll(secs(10));
+    let theirs = poller.join().unwrap();
+    let mut got = [mine.unwrap(), theirs.unwrap()];
+    got.sort_by_key(|r| r.is_some());
+    assert_eq!(got[0], None, "one of them timed out");
+    assert_eq!(
+        got[1].as_ref().map(|r| r.offset),
+        Some(0),
+        "the other got it"
+    );
+    let ov = find(&w, |k| matches!(k, EventKind::Overlap { .. }));
+    assert_eq!(
+        ov,
+        vec![(
+            1,
+            Some(c.id()),
+            EventKind::Overlap {
+                op: "poll",
+                other_thread: "poller".into(),
+                other_op: "poll"
+            }
+        )]
+    );
+    // Sequential use from two threads is fine.
+    let c3 = c.clone();
+    rt.spawn("later", move || c3.poll(secs(1)))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::Overlap { .. })).len(),
+        1
+    );
+}
+
+#[test]
+fn a_resume_from_another_thread_wakes_a_waiting_poll() {
+    let (rt, w) = world(WorldSpec::default().produce(secs(0), 0, 1));
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    c.pause(&[0]).unwrap();
+    let c3 = c.clone();
+    let rt3 = rt.clone();
+    let poller = rt.spawn("poller", move || {
+        let r = c3.poll(secs(60));
+        (r, at(&rt3))
+    });
+    rt.sleep(secs(10));
+    c.resume(&[0]).unwrap();
+    let (r, when) = poller.join().unwrap();
+    assert_eq!(rec(r), (0, 0));
+    assert_eq!(when, 10, "woken by the resume, not the timeout");
+}
+
+#[test]
+fn commit_rules() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(0), None)
+            .fault(Fault::CommitFails {
+                from: secs(100),
+                until: secs(200),
+                code: ErrorCode::TimedOut,
+            })
+            .fault(Fault::SlowCommit(secs(2))),
+    );
+    let c = create(&w, None);
+    let unknown = (ErrorClass::NonRetriable, ErrorCode::UnknownMember);
+    assert_eq!(code(c.commit(&[(1, 1)])), unknown, "not served yet");
+    assert_eq!(at(&rt), 2, "the commit took its time");
+    c.poll(secs(1)).unwrap();
+    assert_eq!(c.assignment().unwrap(), vec![1], "m1 joined first");
+    c.commit(&[(1, 7)]).unwrap();
+    assert_eq!(code(c.commit(&[(0, 1)])), unknown, "m1's partition");
+    assert_eq!(code(c.commit(&[(9, 1)])), unknown, "no such partition");
+    assert_eq!(code(c.commit(&[])).1, ErrorCode::NoOffset);
+    assert_eq!(
+        c.committed(&[0, 1, 9]).unwrap(),
+        vec![(0, None), (1, Some(7)), (9, None)]
+    );
+    rt.sleep(secs(100));
+    assert_eq!(
+        code(c.commit(&[(1, 8)])),
+        (ErrorClass::Retriable, ErrorCode::TimedOut)
+    );
+    rt.sleep(secs(100));
+    c.commit(&[(1, 8)]).unwrap();
+    assert_eq!(w.snapshot().committed, BTreeMap::from([(1, 8)]));
+    let commits = find(&w, |k| matches!(k, EventKind::Commit { .. }));
+    assert_eq!(commits.len(), 2);
+    let faults = find(&w, |k| matches!(k, EventKind::Fault(_)));
+    assert_eq!(
+        faults.len(),
+        2,
+        "slow commit, then failing commits: {faults:?}"
+    );
+}
+
+#[test]
+fn a_commit_in_the_revoke_callback_of_a_kept_membership_succeeds() {
+    struct CommitOnRevoke(Mutex<Rt, Vec<Result<(), KafkaError>>>);
+    impl RebalanceHook<WorldHandle<Rt>> for CommitOnRevoke {
+        fn revoked(&self, h: &WorldHandle<Rt>, p: &[Partition]) {
+            let offsets: Vec<_> = p.iter().map(|&p| (p, 0)).collect();
+            let r = h.commit(&offsets);
+            self.0.with(|v| v.push(r));
+        }
+    }
+    let (_rt, w) = world(WorldSpec::default().member(secs(10), None));
+    let hook = Arc::new(CommitOnRevoke(Mutex::new(Vec::new())));
+    let c = w.create(None, hook.clone()).unwrap();
+    c.poll(secs(1)).unwrap();
+    c.poll(secs(100)).unwrap();
+    assert_eq!(c.assignment().unwrap(), vec![0]);
+    assert_eq!(hook.0.with(|v| v.clone()), vec![Ok(())]);
+}
+
+#[test]
+fn seek_moves_an_assigned_partition_only() {
+    let (_rt, w) = world(
+        WorldSpec::default()
+            .with_partitions(1)
+            .produce(secs(0), 0, 3),
+    );
+    let c = create(&w, None);
+    assert_eq!(
+        code(c.seek(0, 1)),
+        (ErrorClass::NonRetriable, ErrorCode::Other)
+    );
+    c.poll(secs(1)).unwrap();
+    assert_eq!(drain(&c).len(), 3);
+    c.seek(0, 1).unwrap();
+    assert_eq!(drain(&c), vec![(0, 1), (0, 2)]);
+    assert!(find(&w, |k| matches!(k, EventKind::OpFailed { op: "seek", .. })).len() == 1);
+}
+
+#[test]
+fn poll_errors_create_failures_and_slow_creation() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .fault(Fault::CreateFails {
+                from: secs(0),
+                until: secs(10),
+            })
+            .fault(Fault::SlowCreate(secs(3)))
+            .fault(Fault::PollErrors {
+                from: secs(20),
+                until: secs(30),
+                class: ErrorClass::Retriable,
+                code: ErrorCode::Other,
+            }),
+    );
+    assert_eq!(
+        code(w.create(None, Arc::new(NoHook))),
+        (ErrorClass::NonRetriable, ErrorCode::CreateFailed)
+    );
+    assert_eq!(at(&rt), 3);
+    rt.sleep(secs(5));
+    let c = create(&w, None);
+    assert_eq!(
+        (at(&rt), c.id()),
+        (11, HandleId(1)),
+        "ids count created handles only"
+    );
+    c.poll(secs(1)).unwrap();
+    let injected = (ErrorClass::Retriable, ErrorCode::Other);
+    assert_eq!(code(c.poll(secs(100))), injected);
+    assert_eq!(at(&rt), 20, "a waiting poll fails when the window opens");
+    assert_eq!(code(c.poll(secs(1))), injected);
+    rt.sleep(secs(10));
+    assert_eq!(c.poll(secs(1)).unwrap(), None);
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::CreateFailed { .. })).len(),
+        1
+    );
+    assert_eq!(find(&w, |k| matches!(k, EventKind::Fault(_))).len(), 3);
+}
+
+#[test]
+fn invalid_specs_are_refused_by_try_new_and_tolerated_by_new() {
+    let rt = Rt::new();
+    let bad = WorldSpec::default()
+        .with_partitions(1)
+        .produce(secs(0), 3, 1);
+    assert_eq!(
+        World::try_new(&rt, bad.clone()).err(),
+        Some(SpecError::NoSuchPartition {
+            partition: 3,
+            partitions: 1
+        })
+    );
+    let w = World::new(&rt, bad);
+    assert_eq!(w.snapshot().scheduled, BTreeMap::from([(0, 0)]));
+    assert_eq!(find(&w, |k| matches!(k, EventKind::Workload(_))).len(), 1);
+    assert!(World::try_new(&rt, WorldSpec::default().with_partitions(0)).is_err());
+    let w0 = World::new(&rt, WorldSpec::default().with_partitions(0));
+    assert_eq!(w0.snapshot().produced.len(), 1);
+    let backwards = WorldSpec::default().member(secs(5), Some(secs(1)));
+    assert_eq!(backwards.validate(), Err(SpecError::LeavesBeforeJoining(1)));
+}
+
+/// A small scripted run, rendered as text: the same every time.
+fn scripted_trace() -> Vec<String> {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .produce(secs(0), 0, 3)
+            .produce(secs(50), 1, 2)
+            .member(secs(20), Some(secs(70)))
+            .fault(Fault::BrokerDown {
+                from: secs(80),
+                until: secs(90),
+            }),
+    );
+    let c = create(&w, Some("x"));
+    let c2 = c.clone();
+    let t = rt.spawn("heartbeat", move || {
+        for _ in 0..20 {
+            let _ = c2.poll(secs(5));
+        }
+    });
+    rt.sleep(secs(42));
+    c.pause(&[0, 1]).unwrap();
+    t.join().unwrap();
+    c.close().unwrap();
+    events(&w).iter().map(|e| e.to_string()).collect()
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let a = scripted_trace();
+    assert!(a.len() > 20, "{a:#?}");
+    assert_eq!(a, scripted_trace());
+}
+
+/// poll ∥ close on one handle, under the checkers: whatever the interleaving, the poll gets the
+/// record or `Closed`, the handle is closed once, and an overlap is logged exactly when the two
+/// calls overlapped in the log. It counts the executions with and without an overlap, to show
+/// that a checker reached both.
+struct PollVersusClose {
+    overlapped: pausebeat::sync::AtomicU64<pausebeat::sync::StdRuntime>,
+    apart: pausebeat::sync::AtomicU64<pausebeat::sync::StdRuntime>,
+}
+
+impl Default for PollVersusClose {
+    fn default() -> Self {
+        PollVersusClose {
+            overlapped: pausebeat::sync::AtomicU64::new(0),
+            apart: pausebeat::sync::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Model for PollVersusClose {
+    type Failure = String;
+    fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), String> {
+        let w = World::new(
+            rt,
+            WorldSpec::default()
+                .with_partitions(1)
+                .produce(secs(0), 0, 1),
+        );
+        let c = w
+            .create(None, Arc::new(NoHook))
+            .map_err(|e| e.to_string())?;
+        let c2 = c.clone();
+        let poller = rt.spawn("poller", move || c2.poll(secs(5)));
+        c.close().map_err(|e| e.to_string())?;
+        let r = poller.join().map_err(|_| "the poller panicked")?;
+        match &r {
+            Ok(None)
+            | Err(KafkaError {
+                code: ErrorCode::Closed,
+                ..
+            }) => {}
+            other => return Err(format!("poll returned {other:?}")),
+        }
+        let log = w.log().snapshot();
+        let seq = |k: &EventKind| log.iter().find(|e| &e.kind == k).map(|e| e.seq);
+        let overlapped = match (
+            seq(&EventKind::PollBegin),
+            log.iter()
+                .rev()
+                .find(|e| matches!(e.kind, EventKind::PollEnd(_)))
+                .map(|e| e.seq),
+            seq(&EventKind::CloseBegin),
+            seq(&EventKind::CloseEnd),
+        ) {
+            (Some(pb), Some(pe), Some(cb), Some(ce)) => {
+                (pb < cb && cb < pe) || (cb < pb && pb < ce)
+            }
+            _ => return Err(format!("missing events: {log:?}")),
+        };
+        let overlaps = log
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Overlap { .. }))
+            .count();
+        if overlaps != usize::from(overlapped) {
+            return Err(format!(
+                "overlapped: {overlapped}, overlaps logged: {overlaps}"
+            ));
+        }
+        if overlapped {
+            self.overlapped.fetch_add(1);
+        } else {
+            self.apart.fetch_add(1);
+        }
+        if w.snapshot().closed != vec![(c.id(), 1)] {
+            return Err("not closed exactly once".into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn poll_versus_close_on_std() {
+    PollVersusClose::default().execute(&Rt::new()).unwrap();
+}
+
+#[test]
+fn poll_versus_close_under_loom() {
+    use pausebeat::sync::explore::{explore, Checker, Outcome};
+    let model = Arc::new(PollVersusClose::default());
+    let r = explore(
+        &Checker::Loom {
+            preemptions: 2,
+            max_executions: 3_000,
+        },
+        model.clone(),
+    );
+    assert!(matches!(r.outcome, Outcome::Pass { .. }), "{r}");
+    assert!(model.overlapped.load() > 0 && model.apart.load() > 0, "{r}");
+}
+
+#[test]
+fn poll_versus_close_under_shuttle() {
+    use pausebeat::sync::explore::{explore, Checker, Outcome};
+    for c in [
+        Checker::Pct {
+            depth: 3,
+            schedules: 300,
+            seed: 1,
+        },
+        Checker::Random {
+            schedules: 300,
+            seed: 1,
+        },
+    ] {
+        let model = Arc::new(PollVersusClose::default());
+        let r = explore(&c, model.clone());
+        assert!(matches!(r.outcome, Outcome::Pass { .. }), "{r}");
+        assert!(model.overlapped.load() > 0 && model.apart.load() > 0, "{r}");
+    }
+}
