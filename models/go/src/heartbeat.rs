@@ -152,13 +152,15 @@ impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
         match self.variant {
             Variant::Original => {
                 self.note(format!(
-                    "heartbeat: {cause:?} is not retriable: restarting the consumer synchronously"
+                    "heartbeat: {:?} is not retriable: restarting the consumer synchronously",
+                    cause.code
                 ));
                 self.restart_consumer(None);
             }
             Variant::Pr1313 => {
                 self.note(format!(
-                    "heartbeat: {cause:?} is not retriable: restartConsumerAsync"
+                    "heartbeat: {:?} is not retriable: restartConsumerAsync",
+                    cause.code
                 ));
                 self.restart_consumer_async();
             }
