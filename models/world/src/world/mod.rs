@@ -486,6 +486,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             h.last_poll = now;
         }
         let deadline = now + timeout;
+        let mut label: Option<String> = None;
         let result = loop {
             match st.poll_step(&sh.cfg, &sh.log, k, now) {
                 Step::Done(r) => break r,
@@ -506,7 +507,8 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                         .map_or(deadline, |t| t.min(deadline));
                     st.waiters.push((k, signal.clone()));
                     drop(st);
-                    signal.wait(Some(wake), "poll");
+                    let what = label.get_or_insert_with(|| format!("poll {id}"));
+                    signal.wait(Some(wake), what);
                     st = sh.state.lock();
                     if let Some(i) = st.waiters.iter().position(|(_, s)| Arc::ptr_eq(s, &signal)) {
                         st.waiters.swap_remove(i);
@@ -665,47 +667,45 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     fn close(&self) -> Result<(), KafkaError> {
         let (sh, k, id) = (self.sh(), self.inner.k, self.inner.id);
         let thread = sh.rt.thread_name();
-        let token;
-        {
-            let mut st = sh.state.lock();
-            let now = sh.rt.now();
-            st.advance(&sh.cfg, &sh.log, now);
-            sh.log.record(Some(id), EventKind::CloseBegin);
-            st.handles[k].close_calls += 1;
-            if st.handles[k].closed {
-                let code = ErrorCode::Closed;
-                sh.log
-                    .record(Some(id), EventKind::OpFailed { op: "close", code });
-                return Err(closed_err());
-            }
-            if let Some(o) = st.handles[k].other_active(&thread) {
-                let kind = EventKind::Overlap {
-                    op: "close",
-                    other_thread: o.thread.clone(),
-                    other_op: o.op,
-                };
-                sh.log.record(Some(id), kind);
-            }
-            token = st.token();
+        let slow = sh.cfg.slow_close;
+        let mut st = sh.state.lock();
+        let now = sh.rt.now();
+        st.advance(&sh.cfg, &sh.log, now);
+        sh.log.record(Some(id), EventKind::CloseBegin);
+        st.handles[k].close_calls += 1;
+        if st.handles[k].closed {
+            let code = ErrorCode::Closed;
+            sh.log
+                .record(Some(id), EventKind::OpFailed { op: "close", code });
+            return Err(closed_err());
+        }
+        if let Some(o) = st.handles[k].other_active(&thread) {
+            let kind = EventKind::Overlap {
+                op: "close",
+                other_thread: o.thread.clone(),
+                other_op: o.op,
+            };
+            sh.log.record(Some(id), kind);
+        }
+        let mut now = now;
+        if slow > Duration::ZERO {
+            // Stay registered as inside `close` while it takes its time.
+            let token = st.token();
             st.handles[k].active.push(Active {
                 token,
                 thread,
                 op: "close",
             });
-            let slow = sh.cfg.slow_close;
-            if slow > Duration::ZERO {
-                if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowClose(_))) {
-                    st.fault_effect(&sh.log, i, || format!("closing a consumer takes {slow:?}"));
-                }
+            if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowClose(_))) {
+                st.fault_effect(&sh.log, i, || format!("closing a consumer takes {slow:?}"));
             }
+            drop(st);
+            sh.rt.sleep(slow);
+            st = sh.state.lock();
+            now = sh.rt.now();
+            st.advance(&sh.cfg, &sh.log, now);
+            st.handles[k].leave(token);
         }
-        if sh.cfg.slow_close > Duration::ZERO {
-            sh.rt.sleep(sh.cfg.slow_close);
-        }
-        let mut st = sh.state.lock();
-        let now = sh.rt.now();
-        st.advance(&sh.cfg, &sh.log, now);
-        st.handles[k].leave(token);
         if !st.handles[k].closed {
             let h = &mut st.handles[k];
             h.closed = true;

@@ -299,6 +299,31 @@ fn a_poll_in_progress_keeps_the_member_alive() {
 }
 
 #[test]
+fn a_waiting_poll_wakes_for_a_rebalance_caused_by_another_handle() {
+    let (rt, w) = world(WorldSpec::default());
+    let c1 = create(&w, None);
+    c1.poll(secs(1)).unwrap();
+    let c = c1.clone();
+    let rt2 = rt.clone();
+    let poller = rt.spawn("poller", move || {
+        let mut woke = Vec::new();
+        for _ in 0..2 {
+            c.poll(secs(1000)).unwrap();
+            woke.push((at(&rt2), c.assignment().unwrap()));
+        }
+        woke
+    });
+    rt.sleep(secs(5));
+    let _idle = create(&w, None); // joins, then never polls: expires at 5 + 300 s
+    let woke = poller.join().unwrap();
+    assert_eq!(woke, vec![(5, vec![0]), (305, vec![0, 1])]);
+    assert_eq!(
+        find(&w, |k| matches!(k, EventKind::Expired(_))),
+        vec![(305, Some(HandleId(2)), EventKind::Expired(Expiry::MaxPoll))]
+    );
+}
+
+#[test]
 fn other_members_joining_and_leaving_rebalance() {
     let (rt, w) = world(
         WorldSpec::default()
