@@ -336,7 +336,7 @@ impl<R: Runtime> State<R> {
         }
     }
 
-    /// The earliest pending rule, if it is due by `limit`.
+    /// The earliest pending rule (ties: faults, then other members, then handles, in order).
     fn next_due(&self, cfg: &Config) -> Option<(Instant, Due)> {
         let mut best: Option<(Instant, Due)> = None;
         self.each_pending(cfg, |t, d| {
