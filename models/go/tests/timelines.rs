@@ -14,7 +14,7 @@ use pausebeat_world::{Design, EventKind, Fault};
 /// Records at 0 and 200 s; runs at 0 and 320 s (the heartbeat, paused at 1 s, waits in its
 /// select then: it polled 151..156 s); a handler that takes 1 s (so that, in this zero-cost
 /// model, the heartbeat that took the resume signal has cleared `paused` before the run pauses
-/// again; see `resume_racing_the_heartbeat_*`).
+/// again; see `tests/checkers.rs`).
 fn happy() -> Timeline {
     let mut t = Timeline::new(400);
     t.world = t.world.produce(s(0), 0, 10).produce(s(200), 0, 5);

@@ -8,10 +8,11 @@ use pausebeat::kafka::{
     ConsumerFactory, ConsumerHandle, HandleId, KafkaError, Offset, Partition, RebalanceHook, Record,
 };
 use pausebeat::probe::DesignEvent;
-use pausebeat::sync::{Runtime, Std, Virtual};
+use pausebeat::sync::{Aborted, Backend, Runtime, Std, Virtual};
 use pausebeat_world::{
     Design, Env, Event, EventKind, EventLog, Timing, World, WorldHandle, WorldSpec,
 };
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,8 +222,14 @@ pub fn crash(e: &Event) -> bool {
 /// Plays `t` against design `D` on a fresh `Virtual<Std>` runtime with the watermark-answering
 /// world, then ends every thread still alive.
 pub fn play<D: Design>(t: &Timeline) -> Played {
-    let rt = Virtual::<Std>::new();
-    let world = World::new(&rt, t.world.clone());
+    play_on::<D, Std>(&Virtual::new(), t).expect("a Virtual<Std> execution is not aborted")
+}
+
+/// Plays `t` against design `D` on `rt` (any backend: the checkers call this from a model),
+/// then ends every thread still alive. `None` if the execution was aborted (a deadlock, the
+/// horizon, the checker's own stop).
+pub fn play_on<D: Design, B: Backend>(rt: &Virtual<B>, t: &Timeline) -> Option<Played> {
+    let world = World::new(rt, t.world.clone());
     let log = world.log();
     let env = Env {
         rt: rt.clone(),
@@ -237,27 +244,32 @@ pub fn play<D: Design>(t: &Timeline) -> Played {
         probe: Arc::new(log.clone()),
         timing: t.timing.clone(),
     };
-    let instance = D::start(env);
-    for &at in &t.runs {
-        let now = rt.now().since_origin();
-        if s(at) > now {
-            rt.sleep(s(at) - now);
+    let played = panic::catch_unwind(AssertUnwindSafe(|| {
+        let instance = D::start(env);
+        for &at in &t.runs {
+            let now = rt.now().since_origin();
+            if s(at) > now {
+                rt.sleep(s(at) - now);
+            }
+            log.record(None, EventKind::Workload(format!("run at {at} s")));
+            instance.run();
         }
-        log.record(None, EventKind::Workload(format!("run at {at} s")));
-        instance.run();
-    }
-    let now = rt.now().since_origin();
-    if s(t.close_at) > now {
-        rt.sleep(s(t.close_at) - now);
-    }
-    log.record(None, EventKind::Workload("close".into()));
-    instance.close();
-    rt.sleep(t.after_close);
-    let played = Played {
-        log: log.snapshot(),
-        threads: rt.threads_created(),
-    };
+        let now = rt.now().since_origin();
+        if s(t.close_at) > now {
+            rt.sleep(s(t.close_at) - now);
+        }
+        log.record(None, EventKind::Workload("close".into()));
+        instance.close();
+        rt.sleep(t.after_close);
+        Played {
+            log: log.snapshot(),
+            threads: rt.threads_created(),
+        }
+    }));
     rt.end_all_threads();
-    drop(instance);
-    played
+    match played {
+        Ok(p) => Some(p),
+        Err(p) if p.is::<Aborted>() => None,
+        Err(p) => panic::resume_unwind(p),
+    }
 }
