@@ -289,3 +289,58 @@ fn suspend_final_after_mid_batch_pause_go_original() {
     assert!(p.first(crash).is_none());
     assert_eq!(p.threads, 3, "main, pause-timer, heartbeat");
 }
+
+/// §5(c)1 with the retry variant (`shouldConsume` resumes first, then `processBatch` resumes
+/// again): run 2 at 302 s lands in the heartbeat's poll (301..306 s). With the PR the first
+/// `resume()` deposits the signal, resumes the partition and returns; the heartbeat, still inside
+/// its poll, now receives a record: it rewinds it and pauses the partition under the active run,
+/// then takes the signal and re-resumes. The second `resume()` returns at once either way (the
+/// heartbeat drained the slot, or already cleared `paused`).
+///
+/// (Before the PR, the same timeline is a zero-cost race in the model: after the rendezvous at
+/// 306 s the second `resume()` may find `paused` still true, the heartbeat gone, and time out.)
+#[test]
+fn retry_variant_resume_during_poll_pr_1313() {
+    let mut t = Timeline::new(400);
+    t.world = t.world.produce(s(0), 0, 10).produce(s(200), 0, 5);
+    t.timing.resume_first = true;
+    t.handler_delay = s(1);
+    t.runs = vec![0, 302];
+    let p = play::<Pr1313>(&t);
+    p.print("retry variant, pr-1313");
+    let resumes: Vec<_> = p
+        .design()
+        .filter(|(e, _)| e.at.since_origin() >= s(302) && e.thread != "heartbeat")
+        .filter_map(|(e, d)| match d {
+            DesignEvent::ResumeReturned { ok } => Some((e.at.since_origin().as_secs(), *ok)),
+            _ => None,
+        })
+        .take(2)
+        .collect();
+    assert_eq!(resumes, vec![(302, true), (302, true)]);
+    let rewound = p
+        .first(|e| {
+            e.thread == "heartbeat"
+                && e.kind
+                    == EventKind::Design(DesignEvent::Rewound {
+                        partition: 0,
+                        offset: 10,
+                    })
+        })
+        .expect("the heartbeat read a record of the active run and rewound it");
+    assert_eq!(rewound.at.since_origin(), s(302));
+    assert!(
+        p.first(|e| e.seq > rewound.seq
+            && e.thread == "heartbeat"
+            && matches!(&e.kind, EventKind::Pause { applied, .. } if applied == &vec![0]))
+            .is_some(),
+        "and paused the partition under the run"
+    );
+    let handled = p.first(|e| {
+        e.kind
+            == EventKind::HandlerBegin {
+                records: (10..15).map(|o| (0, o)).collect(),
+            }
+    });
+    assert!(handled.is_some(), "the run still handles 10..14");
+}
