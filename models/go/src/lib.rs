@@ -31,9 +31,24 @@
 //! So a path costs: 1 (main) + 1 per pause cycle (a resumed heartbeat ends and the next pause
 //! spawns a new one) + 1 per restart (`closer`) + 1 more per asynchronous restart (`restart`) +
 //! 1 per batch with records when the mid-batch timer is on. A safego restart of the heartbeat
-//! reuses its thread. Examples: two runs with a pause after each = 3 threads; (a) below on
-//! go-original = 3 (main, heartbeat, closer), on pr-1313 = 4 (+ restart); (b) on pr-1313 = 4
-//! (main, heartbeat, restart, closer). loom allows 5 per execution, exited threads included.
+//! reuses its thread. Examples (the timelines of `tests/timelines.rs`): two runs with a pause
+//! after each = 3 threads (main and two heartbeats); §5(a) on go-original = 3 (main, heartbeat,
+//! closer), on pr-1313 = 4 (+ restart); §5(b) on pr-1313 = 4 (main, heartbeat, restart, closer),
+//! on go-original = 2; §5(b) through the mid-batch timer on pr-1313 = 5 (+ pause-timer), which is
+//! loom's limit (5 per execution, exited threads included). Each extra run that pauses again, and
+//! each further restart, needs one more.
+//!
+//! # A modeling caveat: computation is free
+//!
+//! After the hand-off on `resumeChannel` the heartbeat still has to clear `paused` (its CAS comes
+//! after the receive). In the model the run that took over can reach its closing `pause()` first,
+//! at the same virtual instant; `pause()` then finds `paused` still true, starts no heartbeat,
+//! and the old heartbeat ends: nobody polls while paused. In Go the run takes milliseconds (polls,
+//! the destination load, the commit) against the heartbeat's microseconds, so this is unlikely
+//! there, but loom and shuttle's PCT find it at once on a run whose handler takes no time
+//! (`tests/checkers.rs`). With the PR the same outcome is real whenever `resume()` lands while the
+//! heartbeat is inside its poll (§5(c)2). Scenarios that want the happy path should give the
+//! handler some virtual time.
 //!
 //! # What is modeled how
 //!
