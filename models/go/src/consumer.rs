@@ -372,7 +372,7 @@ impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
 
     /// `Retire()`.
     fn retire(&self) {
-        self.note(format!("Retiring {} consumer", "batch"));
+        self.note("Retiring batch consumer");
         self.retired.store(true);
     }
 
