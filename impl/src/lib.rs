@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod consumer;
 pub mod handler;
 pub mod kafka;
 pub mod probe;
@@ -10,6 +11,10 @@ pub mod probe;
 pub mod rdkafka;
 pub mod sync;
 
+pub use consumer::{
+    ConfigError, Consumer, ConsumerConfig, ConsumerError, ConsumerState, Controller, RunReport,
+    Status,
+};
 pub use handler::{Handler, HandlerError};
 pub use kafka::{
     ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
