@@ -12,6 +12,7 @@ pub fn all() -> Vec<Scenario> {
         happy_path(),
         resume_during_outage(),
         suspend_while_heartbeat_polls(),
+        instant_handler(),
         suspend_cycle(),
         rebalance_while_paused(),
         long_handler_before_pause(),
@@ -35,55 +36,72 @@ pub fn find(name: &str) -> Option<Scenario> {
 pub fn happy_path() -> Scenario {
     Scenario::new(
         "happy-path",
-        "two partitions; runs at 0 s, 300 s and 600 s with pauses between; records also arrive while paused",
+        "runs at 0 s, 300 s and 600 s with pauses between; records also arrive while paused",
     )
     .reference("§3.1-3.7")
-    .partitions(2)
     .records(0, 6)
-    .records(1, 6)
     .records_at(200, 0, 3)
     .run_at(0)
     .run_at(300)
     .run_at(600)
 }
 
-/// §5(a): the heartbeat is stuck in synchronous restarts while the broker is down (and consumer
-/// creation fails), longer than max.poll.interval; the next run's resume() waits on it.
+/// §5(a): the run's resume() hands over to a heartbeat that is inside its poll; the broker goes
+/// down under that poll, and the heartbeat spends the next minutes in synchronous restarts
+/// (creating a consumer fails during the outage), longer than max.poll.interval.
 pub fn resume_during_outage() -> Scenario {
     Scenario::new(
         "resume-during-outage",
-        "paused; the broker goes down at 100 s for 700 s (new consumers fail meanwhile, closing takes 200 s); the 300 s run resumes",
+        "paused; the 302 s run resumes while the heartbeat polls (301-306 s); the broker goes down at 303 s for 500 s and new consumers fail meanwhile",
     )
     .reference("§5(a)")
     .records(0, 4)
     .records_at(200, 0, 2)
     .fault(Fault::BrokerDown {
-        from: secs(100),
+        from: secs(303),
         until: secs(800),
     })
     .fault(Fault::CreateFails {
-        from: secs(100),
+        from: secs(303),
         until: secs(800),
     })
-    .fault(Fault::SlowClose(secs(200)))
     .run_at(0)
-    .run_at(300)
+    .run_at(302)
     .run_at(900)
 }
 
-/// §5(b): suspend while the heartbeat is inside its poll. Run 1 is slow, so it pauses; run 2
-/// finds nothing to do and suspends exactly while the heartbeat polls.
+/// §5(b): suspend while the heartbeat is inside its poll. Run 1's handler is slow, so the run
+/// ends close to the next one and pauses; run 2 finds nothing new and suspends exactly while the
+/// heartbeat polls at its tick.
 pub fn suspend_while_heartbeat_polls() -> Scenario {
     Scenario::new(
         "suspend-while-heartbeat-polls",
-        "suspending consumer; a slow first run ends paused, the heartbeat polls at its 150 s tick, the next run finds nothing and suspends during that poll",
+        "suspending consumer, 120 s period; run 1's handler takes 65 s so it pauses; the heartbeat polls at 215-220 s; run 2 at 217 s finds nothing new and suspends; run 3 at 337 s",
     )
     .reference("§5(b)")
     .suspending()
+    .timing(|t| t.batch_period = secs(120))
     .records(0, 2)
-    .handler_takes(secs(250))
+    .handler_takes(secs(65))
     .run_at(0)
-    .run_at(407)
+    .run_at(217)
+    .run_at(337)
+}
+
+/// The zero-time race: the run's closing pause() comes before the heartbeat has cleared the
+/// paused flag after the hand-off, so the pause does nothing and nobody polls until the next run.
+pub fn instant_handler() -> Scenario {
+    Scenario::new(
+        "instant-handler",
+        "a destination that answers in no time; runs at 0 s, 300 s and 900 s (a 600 s pause)",
+    )
+    .reference("new: zero-time hand-off race")
+    .records(0, 3)
+    .records_at(100, 0, 2)
+    .handler_takes(secs(0))
+    .run_at(0)
+    .run_at(300)
+    .run_at(900)
 }
 
 /// A suspending consumer's normal life: closed between runs, reopened by each run.

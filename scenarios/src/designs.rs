@@ -12,10 +12,22 @@ pub trait WithDesign {
 
 /// The designs of the catalogue: name and one line about each.
 pub fn all() -> Vec<(&'static str, &'static str)> {
-    vec![]
+    vec![
+        (
+            pausebeat_go::GoOriginal::NAME,
+            pausebeat_go::GoOriginal::ABOUT,
+        ),
+        (pausebeat_go::Pr1313::NAME, pausebeat_go::Pr1313::ABOUT),
+    ]
 }
 
 /// Calls `w` with the design called `name`; `None` if there is none.
-pub fn dispatch<W: WithDesign>(_name: &str, _w: W) -> Option<W::Out> {
-    None
+pub fn dispatch<W: WithDesign>(name: &str, w: W) -> Option<W::Out> {
+    if name == pausebeat_go::GoOriginal::NAME {
+        Some(w.with::<pausebeat_go::GoOriginal>())
+    } else if name == pausebeat_go::Pr1313::NAME {
+        Some(w.with::<pausebeat_go::Pr1313>())
+    } else {
+        None
+    }
 }

@@ -44,12 +44,26 @@ pub struct Step {
 }
 
 /// The scenario's batch handler (the stand-in for the destination).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// By default a batch takes 1 s: computation costs no virtual time, and a destination that
+/// answers in zero time lets the checkers order a run's next step before the heartbeat's
+/// reaction to a hand-off that, in reality, takes microseconds (the `instant-handler`
+/// scenario keeps that race on purpose).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HandlerSpec {
     /// How long each batch takes (virtual time).
     pub delay: Duration,
     /// The handler fails the batches it is given in these windows of virtual time.
     pub fails: Vec<(Duration, Duration)>,
+}
+
+impl Default for HandlerSpec {
+    fn default() -> Self {
+        HandlerSpec {
+            delay: secs(1),
+            fails: Vec::new(),
+        }
+    }
 }
 
 /// The stated bounds the properties hold designs to.
@@ -220,6 +234,11 @@ impl Scenario {
     pub fn bounds(mut self, f: impl FnOnce(&mut Bounds)) -> Self {
         f(&mut self.bounds);
         self
+    }
+
+    /// True if the story closes the consumer (a `close_at` step).
+    pub fn closes(&self) -> bool {
+        self.steps.iter().any(|s| s.action == Action::Close)
     }
 
     /// The number of records the scenario produces.

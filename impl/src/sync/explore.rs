@@ -240,6 +240,10 @@ pub fn replay<M: Model>(
     let found: Arc<Mutex<Option<Found<M::Failure>>>> = Arc::new(Mutex::new(None));
     let passed = Arc::new(Mutex::new(false));
     let result = if let Some(encoded) = schedule.trim().strip_prefix("shuttle:") {
+        // shuttle's decoder indexes the first byte without checking.
+        if encoded.trim().len() < 2 {
+            return Err(bad());
+        }
         let schedule = shuttle::scheduler::Schedule::clone(
             &shuttle_engine::scheduler::serialization::deserialize_schedule(encoded)
                 .ok_or_else(bad)?,
@@ -337,9 +341,13 @@ fn run_shuttle<M: Model>(
             count.fetch_add(1, Ordering::SeqCst);
             let rt = Virtual::<Shuttle>::new();
             if let Err(failure) = model.execute(&rt) {
-                let schedule = shuttle_engine::scheduler::serialization::serialize_schedule(
-                    &shuttle_engine::runtime::execution::CurrentSchedule::get_schedule(),
-                );
+                // shuttle wraps its encoding in lines; one line is easier to copy.
+                let schedule: String =
+                    shuttle_engine::scheduler::serialization::serialize_schedule(
+                        &shuttle_engine::runtime::execution::CurrentSchedule::get_schedule(),
+                    )
+                    .split_whitespace()
+                    .collect();
                 stop_with(&rt, &found, failure, format!("shuttle:{schedule}"));
             }
         });

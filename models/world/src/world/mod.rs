@@ -640,6 +640,29 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         })
     }
 
+    fn high_watermark(&self, partition: Partition) -> Result<Option<Offset>, KafkaError> {
+        self.local("high_watermark", |st, sh, now| {
+            if sh.cfg.outage_at(now).is_some() {
+                return Err(err(
+                    ErrorClass::NonRetriable,
+                    ErrorCode::BrokerTransport,
+                    "broker transport failure (all brokers down)",
+                ));
+            }
+            let p = usize::try_from(partition)
+                .ok()
+                .filter(|p| *p < sh.cfg.partitions)
+                .ok_or_else(|| {
+                    err(
+                        ErrorClass::NonRetriable,
+                        ErrorCode::Other,
+                        "no such partition",
+                    )
+                })?;
+            Ok(Some(st.high[p]))
+        })
+    }
+
     fn committed(
         &self,
         partitions: &[Partition],
