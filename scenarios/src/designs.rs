@@ -18,6 +18,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
             pausebeat_go::GoOriginal::ABOUT,
         ),
         (pausebeat_go::Pr1313::NAME, pausebeat_go::Pr1313::ABOUT),
+        (crate::vetted::Vetted::NAME, crate::vetted::Vetted::ABOUT),
     ]
 }
 
@@ -27,6 +28,8 @@ pub fn dispatch<W: WithDesign>(name: &str, w: W) -> Option<W::Out> {
         Some(w.with::<pausebeat_go::GoOriginal>())
     } else if name == pausebeat_go::Pr1313::NAME {
         Some(w.with::<pausebeat_go::Pr1313>())
+    } else if name == crate::vetted::Vetted::NAME {
+        Some(w.with::<crate::vetted::Vetted>())
     } else {
         None
     }

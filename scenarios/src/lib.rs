@@ -14,3 +14,4 @@ pub mod properties;
 pub mod report;
 pub mod scenario;
 pub mod verify;
+pub mod vetted;

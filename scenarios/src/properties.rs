@@ -60,7 +60,7 @@ impl Property {
     pub fn name(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume-bounded",
-            Property::ResumeEffective => "resume-effective",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first, or a batch is with the handler then (pausing fetches meanwhile is flow control)",
             Property::SuspendFinal => "suspend-final",
             Property::HandleExclusive => "handle-exclusive",
             Property::SingleConsumer => "single-consumer",
@@ -302,6 +302,10 @@ pub fn resume_effective(x: &Execution<'_>) -> Option<Violation> {
         if superseded || (x.end < deadline && x.abort.is_some()) {
             continue;
         }
+        // A batch with the handler at the deadline: pausing fetches meanwhile is flow control.
+        if batch_in_flight(&x.events[..=upto]) {
+            continue;
+        }
         let hs = handles_upto(x.events, upto);
         let Some((id, current)) = hs.iter().filter(|(_, s)| s.open).max_by_key(|(id, _)| **id)
         else {
@@ -323,6 +327,23 @@ pub fn resume_effective(x: &Execution<'_>) -> Option<Violation> {
         }
     }
     None
+}
+
+/// True if some thread began a batch in the handler and has not finished it.
+fn batch_in_flight(events: &[Event]) -> bool {
+    let mut open: BTreeMap<&str, bool> = BTreeMap::new();
+    for e in events {
+        match e.kind {
+            EventKind::HandlerBegin { .. } => {
+                open.insert(&e.thread, true);
+            }
+            EventKind::HandlerEnd { .. } => {
+                open.insert(&e.thread, false);
+            }
+            _ => {}
+        }
+    }
+    open.values().any(|b| *b)
 }
 
 /// `suspend-final`: nothing open when suspend() returns, nothing created until the next run.

@@ -124,6 +124,8 @@ struct InFlight {
 /// An open consumer handle and what the owner knows about it.
 struct Open<H> {
     handle: H,
+    /// When it was created (a consumer replaced soon after is a failed attempt).
+    created_at: Instant,
     /// The fetch state last applied to its whole assignment (`None`: unknown, apply again).
     applied: Option<bool>,
     /// The start of its latest poll (maintenance polls are due a heartbeat interval after it).
@@ -142,8 +144,11 @@ struct Open<H> {
 
 /// Waiting to create the next consumer after a restart or a failed open.
 struct Restarting {
+    /// Failed attempts so far (the backoff doubles with each).
     attempt: u32,
     retry_at: Instant,
+    /// Why there is no consumer (what a run that cannot wait reports).
+    cause: KafkaError,
 }
 
 /// Where the consumer handle is, if anywhere.
@@ -170,6 +175,8 @@ struct ActiveRun<R: Runtime> {
     outcome: Option<Result<(), ConsumerError>>,
     /// Interrupted by `pause()` / `suspend()`: the interrupter reports the state change.
     interrupted: bool,
+    /// The run made its one attempt to open a consumer ahead of the restart backoff.
+    tried_open: bool,
 }
 
 /// Static instance ids: the configured id first, then `<id>-r<N>`. An id a created handle held
@@ -259,6 +266,8 @@ pub(crate) struct Owner<R: Runtime, F: ConsumerFactory, P: Probe> {
     pause_acks: Vec<Chan<R, ()>>,
     suspends: Vec<Chan<R, Result<(), ConsumerError>>>,
     ids: InstanceIds,
+    /// Consecutive restarts of consumers that failed soon after they were created.
+    restart_streak: u32,
     stopping: bool,
     /// `shutdown` completed (the `Drop` safety net has nothing left to do).
     shut_down: bool,
@@ -295,6 +304,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             pause_acks: Vec::new(),
             suspends: Vec::new(),
             ids,
+            restart_streak: 0,
             stopping: false,
             shut_down: false,
         }
@@ -384,6 +394,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             assign_deadline: self.rt.now() + self.cfg.assign_timeout(),
             outcome: None,
             interrupted: false,
+            tried_open: false,
         });
     }
 
@@ -438,9 +449,18 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 }
             }
             Phase::Restarting(r) => {
-                let at = r.retry_at;
-                if self.run_active() || now >= at {
+                let (at, cause) = (r.retry_at, r.cause.clone());
+                let run = self.run.as_mut().filter(|r| r.outcome.is_none());
+                let run_tries_now = run.as_ref().is_some_and(|r| !r.tried_open);
+                let run_gives_up = run.as_ref().is_some_and(|r| at > r.assign_deadline);
+                if let Some(r) = run {
+                    r.tried_open = true;
+                }
+                if now >= at || run_tries_now {
                     self.open();
+                } else if run_gives_up {
+                    // A run waits for the next attempt only within its assignment timeout.
+                    self.end_run(Err(ConsumerError::Unavailable(cause)));
                 } else {
                     self.ack_pauses();
                     self.wait(Some(at));
@@ -601,6 +621,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 let now = self.rt.now();
                 self.phase = Phase::Open(Open {
                     handle,
+                    created_at: now,
                     applied: None,
                     // The first poll (which joins the group) is due at once.
                     last_poll: Instant::from_origin(
@@ -617,19 +638,16 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             Err(e) => {
                 tracing::warn!(consumer = self.cfg.name(), error = %e, attempt, "creating a consumer failed");
                 self.shared.set_error(ConsumerError::Unavailable(e.clone()));
-                self.end_run(Err(ConsumerError::Unavailable(e)));
+                self.end_run(Err(ConsumerError::Unavailable(e.clone())));
                 if was_suspended || self.shared.mode() == Mode::Suspended {
                     // Only a run may open a suspended consumer: no retries in the background.
                     self.phase = Phase::Suspended;
                 } else {
-                    let backoff = self
-                        .cfg
-                        .restart_backoff()
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(self.cfg.restart_backoff_max());
+                    let attempt = attempt.saturating_add(1);
                     self.phase = Phase::Restarting(Restarting {
-                        attempt: attempt.saturating_add(1),
-                        retry_at: self.rt.now() + backoff,
+                        attempt,
+                        retry_at: self.rt.now() + self.backoff(attempt),
+                        cause: e,
                     });
                 }
             }
@@ -658,15 +676,38 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// Replaces a broken consumer: the old handle is closed first (so it is never polled and
     /// closed at once, and never alive next to its successor), then a new one is created under
     /// a fresh instance id at the next step.
+    ///
+    /// The first restart is immediate; a consumer that fails again soon after it was created
+    /// (within the backoff cap) counts as a failed attempt, so a persistent failure restarts
+    /// with the same doubling backoff as failed creates, never in a tight loop.
     fn restart(&mut self, cause: KafkaError) {
         tracing::warn!(consumer = self.cfg.name(), error = %cause, "restarting the consumer");
         self.note(DesignEvent::Note(format!("restart: {cause}")));
+        let now = self.rt.now();
+        let young = match &self.phase {
+            Phase::Open(o) => now - o.created_at < self.cfg.restart_backoff_max(),
+            _ => false,
+        };
+        self.restart_streak = if young { self.restart_streak + 1 } else { 0 };
         self.close_handle();
         self.shared.counters.restarts.fetch_add(1);
         self.phase = Phase::Restarting(Restarting {
-            attempt: 0,
-            retry_at: self.rt.now(),
+            attempt: self.restart_streak,
+            retry_at: now + self.backoff(self.restart_streak),
+            cause,
         });
+    }
+
+    /// The wait before attempt `n` to create a consumer: none for the first, then the restart
+    /// backoff doubling up to its cap.
+    fn backoff(&self, n: u32) -> Duration {
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        self.cfg
+            .restart_backoff()
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(self.cfg.restart_backoff_max())
     }
 
     fn suspend_now(&mut self) {
