@@ -1,0 +1,127 @@
+//! The `pausebeat` binary's contract: exit codes, JSON and JUnit output, replay.
+
+use std::process::Command;
+
+fn pausebeat(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pausebeat"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn verify_the_go_designs_exits_0_when_every_known_bug_is_found() {
+    let dir = std::env::temp_dir().join(format!("pausebeat-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("v.json");
+    let junit = dir.join("v.xml");
+    let (code, stdout, stderr) = pausebeat(&[
+        "verify",
+        "--design",
+        "go-original",
+        "--design",
+        "pr-1313",
+        "--scenario",
+        "resume-during-outage",
+        "--scenario",
+        "suspend-while-heartbeat-polls",
+        "--budget",
+        "200",
+        "--loom-executions",
+        "500",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("replay: cargo run --release --bin pausebeat -- replay"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        for field in [
+            "design",
+            "scenario",
+            "checker",
+            "verdict",
+            "expected",
+            "schedules",
+            "elapsed_ms",
+        ] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+    }
+    assert_eq!(doc["summary"]["unexpected"], 0);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites") && xml.contains("<testcase"),
+        "{xml}"
+    );
+
+    // Replay the first violation: exit 1, the trace ends at the violation.
+    let v = results
+        .iter()
+        .find(|r| r["verdict"] == "violation")
+        .unwrap();
+    let (code, stdout, _) = pausebeat(&[
+        "replay",
+        "--design",
+        v["design"].as_str().unwrap(),
+        "--scenario",
+        v["scenario"].as_str().unwrap(),
+        "--schedule",
+        v["replay"].as_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("VIOLATION"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(pausebeat(&["verify", "--design", "no-such-design"]).0, 2);
+    assert_eq!(pausebeat(&["verify", "--checker", "nope"]).0, 2);
+    assert_eq!(pausebeat(&["verify", "--budget", "0"]).0, 2);
+    assert_eq!(pausebeat(&["frobnicate"]).0, 2);
+    assert_eq!(
+        pausebeat(&[
+            "replay",
+            "--design",
+            "vetted",
+            "--scenario",
+            "happy-path",
+            "--schedule",
+            "garbage"
+        ])
+        .0,
+        2
+    );
+}
+
+#[test]
+fn list_names_everything() {
+    let (code, stdout, _) = pausebeat(&["list"]);
+    assert_eq!(code, 0);
+    for name in [
+        "go-original",
+        "pr-1313",
+        "vetted",
+        "resume-bounded",
+        "clean-shutdown",
+        "happy-path",
+        "loom",
+        "pct",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from list");
+    }
+}
