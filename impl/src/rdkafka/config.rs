@@ -89,8 +89,9 @@ const RESERVED: &[(&str, &str)] = &[
 const FIXED: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("auto.offset.reset", "earliest"),
-    // The mock cluster serves read_committed fetches (it tracks the last stable offset); checked
-    // by the integration tests, which all run with it.
+    // librdkafka's mock cluster accepts read_committed fetches: it reads the isolation level and
+    // ignores it, answering with LastStableOffset = high watermark (librdkafka 2.12.1,
+    // rdkafka_mock_handlers.c). Every integration test runs with this setting.
     ("isolation.level", "read_committed"),
 ];
 

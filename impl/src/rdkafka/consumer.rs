@@ -427,7 +427,7 @@ impl ClientContext for LogContext {
         log_to_tracing(level, fac, log_message)
     }
     fn error(&self, error: RdError, reason: &str) {
-        tracing::warn!(target: "librdkafka", "{error}: {reason}");
+        tracing::debug!(target: "librdkafka", "{error}: {reason}");
     }
 }
 
@@ -467,7 +467,8 @@ impl ClientContext for HandleContext {
         log_to_tracing(level, fac, log_message)
     }
     fn error(&self, error: RdError, reason: &str) {
-        tracing::warn!(target: "librdkafka", handle = %self.id, "{error}: {reason}");
+        // The same errors reach the application through poll(); log them only for debugging.
+        tracing::debug!(target: "librdkafka", handle = %self.id, "{error}: {reason}");
     }
 }
 

@@ -16,9 +16,9 @@
 //! | `_MAX_POLL_EXCEEDED` | -147 | `MaxPollExceeded` | `NonRetriable` |
 //! | `UNKNOWN_MEMBER_ID` | 25 | `UnknownMember` | `NonRetriable` |
 //! | `_NO_OFFSET` | -168 | `NoOffset` | `NonRetriable` |
-//! | `_TIMED_OUT`, `REQUEST_TIMED_OUT` | -185, 7 | `TimedOut` | `Retriable` |
+//! | `_TIMED_OUT`, `REQUEST_TIMED_OUT`, `_WAIT_COORD` (a commit deferred for `session.timeout.ms` without a coordinator) | -185, 7, -180 | `TimedOut` | `Retriable` |
 //! | `_STATE` | -172 | `Closed` | `NonRetriable` |
-//! | `_RESOLVE`, `_WAIT_COORD`, `_MSG_TIMED_OUT`, `LEADER_NOT_AVAILABLE`, `NOT_LEADER_FOR_PARTITION`, `NETWORK_EXCEPTION`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`, `REBALANCE_IN_PROGRESS`, `NOT_ENOUGH_REPLICAS`, `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `KAFKA_STORAGE_ERROR`, `UNKNOWN_TOPIC_OR_PART` | -193, -180, -192, 5, 6, 13, 14, 15, 16, 27, 19, 20, 56, 3 | `Other` | `Retriable` |
+//! | `_RESOLVE`, `_MSG_TIMED_OUT`, `LEADER_NOT_AVAILABLE`, `NOT_LEADER_FOR_PARTITION`, `NETWORK_EXCEPTION`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`, `REBALANCE_IN_PROGRESS`, `NOT_ENOUGH_REPLICAS`, `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `KAFKA_STORAGE_ERROR`, `UNKNOWN_TOPIC_OR_PART` | -193, -192, 5, 6, 13, 14, 15, 16, 27, 19, 20, 56, 3 | `Other` | `Retriable` |
 //! | anything else (e.g. `ILLEGAL_GENERATION` 22, `_UNKNOWN_PARTITION` -190) | | `Other` | `NonRetriable` |
 //! | client creation / subscription failures (no code) | | `CreateFailed` | `NonRetriable` |
 //! | pause / resume / seek failures reported only as text | | `Other` | `NonRetriable` |
@@ -63,10 +63,11 @@ pub fn classify_code(code: Code, fatal: bool, cause: Option<Code>) -> (ErrorClas
         Code::PollExceeded => (NonRetriable, ErrorCode::MaxPollExceeded),
         Code::UnknownMemberId => (NonRetriable, ErrorCode::UnknownMember),
         Code::NoOffset => (NonRetriable, ErrorCode::NoOffset),
-        Code::OperationTimedOut | Code::RequestTimedOut => (Retriable, ErrorCode::TimedOut),
+        Code::OperationTimedOut | Code::RequestTimedOut | Code::WaitingForCoordinator => {
+            (Retriable, ErrorCode::TimedOut)
+        }
         Code::State => (NonRetriable, ErrorCode::Closed),
         Code::Resolve
-        | Code::WaitingForCoordinator
         | Code::MessageTimedOut
         | Code::LeaderNotAvailable
         | Code::NotLeaderForPartition
@@ -123,6 +124,7 @@ mod tests {
             (Code::NoOffset, NonRetriable, ErrorCode::NoOffset),
             (Code::FencedInstanceId, Fatal, ErrorCode::Fenced),
             (Code::OperationTimedOut, Retriable, ErrorCode::TimedOut),
+            (Code::WaitingForCoordinator, Retriable, ErrorCode::TimedOut),
             (Code::State, NonRetriable, ErrorCode::Closed),
             (Code::RebalanceInProgress, Retriable, ErrorCode::Other),
             (Code::IllegalGeneration, NonRetriable, ErrorCode::Other),

@@ -273,6 +273,8 @@ impl MockKafka {
             .set("test.mock.num.brokers", options.brokers.to_string())
             .set("client.id", "pausebeat-mock-producer")
             .set("linger.ms", "5")
+            // Reconnect quickly after an injected outage (librdkafka's default backs off to 10 s).
+            .set("reconnect.backoff.max.ms", "1000")
             .create_with_context(MockContext)
             .map_err(|e| MockError::Start(e.to_string()))?;
         // SAFETY: the producer is a live client; the returned pointer is owned by it.
