@@ -40,9 +40,12 @@ struct ToyInstance<R: Runtime, F: ConsumerFactory> {
     probe: Arc<dyn Probe>,
     timing: Timing,
     handle: Arc<Mutex<R, Option<Arc<F::Handle>>>>,
-    heartbeat: Mutex<R, Option<(Chan<R, ()>, JoinHandle<R, ()>)>>,
+    heartbeat: Mutex<R, Option<Heartbeat<R>>>,
     broken: u8,
 }
+
+/// The heartbeat thread and the channel that stops it.
+type Heartbeat<R> = (Chan<R, ()>, JoinHandle<R, ()>);
 
 impl<const B: u8> Design for Toy<B> {
     const NAME: &'static str = "toy";

@@ -25,8 +25,11 @@ use std::sync::Arc;
 /// ```
 pub struct Condvar<R: Runtime> {
     rt: R,
-    waiters: Mutex<R, (u64, BTreeMap<u64, Arc<R::Signal>>)>,
+    waiters: Mutex<R, Waiters<R>>,
 }
+
+/// The last waiter id handed out, and the waiters by id.
+type Waiters<R> = (u64, BTreeMap<u64, Arc<<R as Runtime>::Signal>>);
 
 impl<R: Runtime> Condvar<R> {
     /// A condition variable on `rt`.

@@ -340,7 +340,7 @@ impl<R: Runtime> State<R> {
     fn next_due(&self, cfg: &Config) -> Option<(Instant, Due)> {
         let mut best: Option<(Instant, Due)> = None;
         self.each_pending(cfg, |t, d| {
-            if best.map_or(true, |(bt, _)| t < bt) {
+            if best.is_none_or(|(bt, _)| t < bt) {
                 best = Some((t, d));
             }
         });
@@ -492,7 +492,7 @@ impl<R: Runtime> State<R> {
     pub fn next_wake(&self, cfg: &Config, now: Instant) -> Option<Instant> {
         let mut best = cfg.schedule.get(self.prod_idx).map(|e| e.0);
         let mut consider = |t: Instant| {
-            if t > now && best.map_or(true, |b| t < b) {
+            if t > now && best.is_none_or(|b| t < b) {
                 best = Some(t);
             }
         };
