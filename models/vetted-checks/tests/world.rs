@@ -312,3 +312,34 @@ fn slow_close_and_slow_create_stay_bounded() {
     let x = check(&story);
     assert_eq!(x.committed, x.produced);
 }
+
+#[test]
+fn direct_calls_keep_every_property() {
+    use common::Step::*;
+    let mut story = Story::new(2)
+        .records(0, 0, 2)
+        .records(1, 1, 2)
+        .records(2, 0, 1)
+        .records(12, 1, 1)
+        .records(35, 0, 1)
+        .timing(|t| t.batch_size = 2);
+    story.steps = vec![
+        Resume(0),
+        Pause(1),
+        Resume(12),
+        Pause(13),
+        RunOnce(20),
+        Suspend(20),
+        RunOnce(40),
+        // The suspended static member keeps p0 until its session runs out (71 s).
+        RunOnce(120),
+    ];
+    let x = check(&story);
+    // pause() at 1 s waited for the batch in the handler (0 s .. 1 s), no longer.
+    let pause_returned = x
+        .design()
+        .find(|(_, d)| matches!(d, DesignEvent::PauseReturned))
+        .map(|(e, _)| e.at.since_origin());
+    assert!(pause_returned <= Some(secs(2)), "{pause_returned:?}");
+    assert_eq!(x.committed, x.produced);
+}

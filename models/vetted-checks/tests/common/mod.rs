@@ -5,11 +5,12 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+use pausebeat::consumer::Consumer;
 use pausebeat::handler::{Handler, HandlerError};
 use pausebeat::kafka::{HandleId, Offset, Partition, Record};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
-use pausebeat_vetted_checks::Vetted;
+use pausebeat_vetted_checks::{config_for, Vetted};
 use pausebeat_world::{
     Design, Env, Event, EventKind, EventLog, Expiry, Fault, Timing, World, WorldSpec,
 };
@@ -25,8 +26,14 @@ pub fn secs(s: u64) -> Duration {
 /// What the application does at a virtual time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// A run through the `vetted` design adapter (run, then pause or suspend).
     Run(u64),
     Close(u64),
+    /// Direct calls on the consumer (no adapter).
+    Resume(u64),
+    Pause(u64),
+    Suspend(u64),
+    RunOnce(u64),
 }
 
 /// A story: given a world, a timing and a handler, when these steps happen, then every property
@@ -172,7 +179,21 @@ impl Played {
     }
 }
 
-/// Plays `story` against the vetted design on `rt`.
+/// The design's threads still alive (called after close and the grace period).
+fn left<B: Backend>(rt: &Virtual<B>) -> Vec<String> {
+    let live = rt.live_threads().saturating_sub(1);
+    let mut left: Vec<String> = Vec::new();
+    if live > 0 {
+        left = rt.blocked_threads().iter().map(|b| b.to_string()).collect();
+        if left.len() < live {
+            left.push(format!("{} running", live - left.len()));
+        }
+    }
+    left
+}
+
+/// Plays `story` against the vetted design on `rt` (through the design adapter, or with direct
+/// calls on the consumer when the story has any).
 pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
     let world = World::new(rt, story.world.clone());
     let log = world.log();
@@ -190,26 +211,76 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
         timing: story.timing.clone(),
     };
     let mut threads_left = Vec::new();
+    let direct = story.steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Resume(_) | Step::Pause(_) | Step::Suspend(_) | Step::RunOnce(_)
+        )
+    });
     let played = panic::catch_unwind(AssertUnwindSafe(|| {
+        let at = |t: u64| {
+            let now = rt.now().since_origin();
+            if secs(t) > now {
+                rt.sleep(secs(t) - now);
+            }
+        };
+        if direct {
+            let c = Consumer::start(
+                rt,
+                config_for(&story.timing),
+                env.factory,
+                env.handler,
+                env.probe,
+            );
+            for step in &story.steps {
+                match *step {
+                    Step::Resume(t) => {
+                        at(t);
+                        c.resume();
+                    }
+                    Step::Pause(t) => {
+                        at(t);
+                        let _ = c.pause();
+                    }
+                    Step::Suspend(t) => {
+                        at(t);
+                        let _ = c.suspend();
+                    }
+                    Step::Run(t) | Step::RunOnce(t) => {
+                        at(t);
+                        log.record(None, EventKind::Workload(format!("run at {t}s")));
+                        let _ = c.run_once();
+                    }
+                    Step::Close(t) => {
+                        at(t);
+                        break;
+                    }
+                }
+            }
+            log.record(None, EventKind::Workload("close".into()));
+            let _ = c.close();
+            rt.sleep(story.close_bound);
+            threads_left = left(rt);
+            drop(c);
+            return;
+        }
         let instance = Vetted::start(env);
         let mut closed = false;
         for step in &story.steps {
-            let (at, run) = match *step {
-                Step::Run(t) => (t, true),
-                Step::Close(t) => (t, false),
-            };
-            let now = rt.now().since_origin();
-            if secs(at) > now {
-                rt.sleep(secs(at) - now);
-            }
-            if run {
-                log.record(None, EventKind::Workload(format!("run at {at}s")));
-                instance.run();
-            } else {
-                log.record(None, EventKind::Workload("close".into()));
-                instance.close();
-                closed = true;
-                break;
+            match *step {
+                Step::Run(t) | Step::RunOnce(t) => {
+                    at(t);
+                    log.record(None, EventKind::Workload(format!("run at {t}s")));
+                    instance.run();
+                }
+                Step::Close(t) => {
+                    at(t);
+                    log.record(None, EventKind::Workload("close".into()));
+                    instance.close();
+                    closed = true;
+                    break;
+                }
+                Step::Resume(_) | Step::Pause(_) | Step::Suspend(_) => {}
             }
         }
         if !closed {
@@ -217,13 +288,7 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
             instance.close();
         }
         rt.sleep(story.close_bound);
-        let live = rt.live_threads().saturating_sub(1);
-        if live > 0 {
-            threads_left = rt.blocked_threads().iter().map(|b| b.to_string()).collect();
-            if threads_left.len() < live {
-                threads_left.push(format!("{} running", live - threads_left.len()));
-            }
-        }
+        threads_left = left(rt);
         drop(instance);
     }));
     let abort = rt.abort_reason();
