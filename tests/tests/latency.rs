@@ -1,6 +1,23 @@
 //! Measurements for the benchmark issue (ignored by default; run with
-//! `cargo test -p pausebeat-tests --release --test latency -- --ignored --nocapture`):
+//! `cargo test -p pausebeat-tests --test latency -- --ignored --nocapture --test-threads 1`):
 //! `pause()` / `resume()` call latency and resume → first record latency on the mock cluster.
+//!
+//! What they show (librdkafka 2.12.1, 3 mock brokers, 4 partitions, a backlog to read):
+//!
+//! * `resume()` does not wake librdkafka's broker threads. It only clears the partition's pause
+//!   flag (on librdkafka's main thread); the fetch state stays `active`, so the "fetch start"
+//!   wake-up a newly started partition gets is not sent. The resumed partition is fetched at the
+//!   next wake-up of its leader's broker thread: the response to a Fetch still in flight, or
+//!   the end of that thread's 1000 ms serve window (`rd_kafka_max_block_ms`, hard-coded),
+//!   whichever comes first. The first record therefore comes ≈ (pause + W) − resume later,
+//!   where W is 1000 ms, or `fetch.wait.max.ms` when the empty long-poll Fetch sent just
+//!   before the pause is still held by the broker (the mock holds it exactly that long); the
+//!   result is phase-locked to the pause, not random. With ≈ 405 ms pauses this gives the
+//!   95 ms (`fetch.wait.max.ms=500`) vs 595 ms (`=10`) in rdkafka-notes; `fetch.error.backoff.ms`,
+//!   `fetch.queue.backoff.ms` and `queued.min.messages` play no part (no error, no full queue).
+//! * Any request to the partition's leader wakes its broker thread: a ListOffsets
+//!   (`fetch_watermarks`) per partition right after `resume()` cut resume → record from
+//!   ≈ 700 ms to 1–30 ms ([`resume_latency_with_leader_wakeup`]).
 
 use std::time::Duration;
 
@@ -200,5 +217,46 @@ fn resume_latency_with_leader_wakeup() {
             }
             println!("leader wakeup {wake}: resume->record ms {lat:?}");
         }
+    });
+}
+
+#[test]
+#[ignore]
+fn pause_resume_call_latency() {
+    with_timeout("call-latency", Duration::from_secs(120), || {
+        let kafka = MockKafka::start(MockOptions {
+            topic: "calls".into(),
+            ..MockOptions::default()
+        })
+        .unwrap();
+        for p in 0..4 {
+            kafka.produce(p, 10).unwrap();
+        }
+        let factory = RdKafkaFactory::new(quick_config(&kafka, "g-calls")).unwrap();
+        let h = factory.create(None, Recorder::new()).unwrap();
+        let (parts, _) = wait_assigned(&h, Duration::from_secs(20));
+        assert_eq!(parts.len(), 4);
+        let rt = StdRuntime::new();
+        let (mut pause, mut resume) = (vec![], vec![]);
+        for _ in 0..500 {
+            let t = rt.now();
+            h.pause(&parts).unwrap();
+            pause.push(rt.now() - t);
+            let _ = h.poll(Duration::ZERO);
+            let t = rt.now();
+            h.resume(&parts).unwrap();
+            resume.push(rt.now() - t);
+            let _ = h.poll(Duration::ZERO);
+        }
+        println!(
+            "pause(4 partitions): p50 {:?} p99 {:?} max {:?}; resume: p50 {:?} p99 {:?} max {:?}",
+            pct(&mut pause, 0.5),
+            pct(&mut pause, 0.99),
+            pct(&mut pause, 1.0),
+            pct(&mut resume, 0.5),
+            pct(&mut resume, 0.99),
+            pct(&mut resume, 1.0),
+        );
+        h.close().unwrap();
     });
 }

@@ -707,3 +707,45 @@ fn bad_configurations_are_rejected_by_the_factory() {
         assert_eq!(e.code, ErrorCode::CreateFailed);
     });
 }
+
+#[test]
+fn close_gives_up_after_the_bound_when_librdkafka_is_slow() {
+    with_timeout("close-slow", LIMIT, || {
+        // With every response delayed 20 s, librdkafka's close (LeaveGroup, then destroy) takes
+        // about that long: close() must return after its 2 s bound and leak the consumer.
+        let kafka = mock("close-slow", 2);
+        for p in 0..2 {
+            kafka.produce(p, 5).unwrap();
+        }
+        let bound = Duration::from_secs(2);
+        let factory =
+            RdKafkaFactory::new(quick_config(&kafka, "g-close-slow").with_close_timeout(bound))
+                .unwrap();
+        let h = factory.create(None, Recorder::new()).unwrap();
+        assert_eq!(
+            poll_records(&h, 10, Duration::from_secs(20)).records.len(),
+            10
+        );
+        kafka
+            .set_round_trip_time(Broker::All, Duration::from_secs(20))
+            .unwrap();
+        let _ = poll_for(&h, Duration::from_secs(1));
+        let rt = StdRuntime::new();
+        let e = h.close().unwrap_err();
+        let took = rt.now().since_origin();
+        assert_eq!(
+            (e.class, e.code),
+            (ErrorClass::NonRetriable, ErrorCode::TimedOut),
+            "{e}"
+        );
+        assert!(
+            took >= bound && took < bound + Duration::from_secs(1),
+            "{took:?}"
+        );
+        assert_eq!(h.assignment().unwrap_err().code, ErrorCode::Closed);
+        // Let the leaked consumer finish before the cluster goes.
+        kafka
+            .set_round_trip_time(Broker::All, Duration::ZERO)
+            .unwrap();
+    });
+}

@@ -1,6 +1,7 @@
 //! [`KafkaConfig`]: the typed, validated configuration of the rdkafka backend.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use ::rdkafka::config::ClientConfig;
@@ -115,7 +116,7 @@ const FIXED: &[(&str, &str)] = &[
 /// let bad = config.clone().with("fetch.wait.max.ms", "ten");
 /// assert!(matches!(bad.validate(), Err(ConfigError::InvalidValue { .. })));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`: comma-separated `host:port` list.
     pub bootstrap_servers: String,
@@ -140,6 +141,46 @@ pub struct KafkaConfig {
     pub op_timeout: Duration,
     /// Further librdkafka configuration, passed through (e.g. `fetch.wait.max.ms`).
     pub extra: BTreeMap<String, String>,
+}
+
+/// Whether the value of this librdkafka key is a secret (not shown by `Debug`).
+fn is_secret(key: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra: BTreeMap<&str, &str> = self
+            .extra
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("topic", &self.topic)
+            .field("instance_id", &self.instance_id)
+            .field("session_timeout", &self.session_timeout)
+            .field("max_poll_interval", &self.max_poll_interval)
+            .field("close_timeout", &self.close_timeout)
+            .field("op_timeout", &self.op_timeout)
+            .field("extra", &extra)
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -330,6 +371,16 @@ mod tests {
         assert_eq!(cfg.get("partition.assignment.strategy"), Some("roundrobin"));
         assert_eq!(cfg.get("session.timeout.ms"), Some("6000"));
         assert_eq!(cfg.get("max.poll.interval.ms"), Some("7000"));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = base()
+            .with("sasl.password", "hunter2")
+            .with("fetch.wait.max.ms", "10");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("fetch.wait.max.ms"));
     }
 
     #[test]

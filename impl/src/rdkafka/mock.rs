@@ -9,8 +9,18 @@
 //! `rd_kafka_mock_group_initial_rebalance_delay_ms`: the first join of a group otherwise waits
 //! 3 s (`group.initial.rebalance.delay`), with 0 it takes ≈ 0.15 s.
 //!
-//! Limits seen in librdkafka 2.12.1: a mock partition keeps ≈ 5 MiB, past which consumers hit
-//! out-of-range resets; the mock's rejoin after an outage takes ≈ session.timeout − 1 s.
+//! How the mock differs from a real broker (librdkafka 2.12.1, measured by the integration tests):
+//!
+//! * a partition keeps ≈ 5 MiB, past which consumers hit out-of-range resets;
+//! * any rebalance of a group that is not empty (a second member joins, a member leaves or times
+//!   out, a rejoin after an outage) waits session.timeout − 1 s for members to (re)join;
+//! * no static membership semantics: a member re-created with the same `group.instance.id` does
+//!   not replace the old one, which stays until its session times out (≈ 11 s until the new one
+//!   is assigned, with a 6 s session), and nobody is ever fenced (inject `FENCED_INSTANCE_ID`
+//!   with [`MockKafka::push_request_errors`] instead);
+//! * the isolation level of a Fetch is ignored (last stable offset = high watermark);
+//! * an empty Fetch is answered after exactly its `fetch.wait.max.ms`, even if records arrive
+//!   meanwhile.
 //!
 //! ```no_run
 //! use pausebeat::rdkafka::mock::{Broker, MockKafka, MockOptions};
