@@ -79,6 +79,8 @@ struct Pending {
     records: Vec<Record>,
     /// The assignment epoch when the first of them was read.
     epoch: u64,
+    /// Per partition: the offset after the last record held.
+    next: BTreeMap<Partition, Offset>,
 }
 
 impl Pending {
@@ -89,15 +91,24 @@ impl Pending {
         // A record at or before one already held for its partition means the position went back
         // (a seek, or a reset to the committed offset after a lost membership): what is held from
         // there on is being read again, so it goes, and the batch stays in offset order.
-        if self
-            .records
-            .iter()
-            .any(|x| x.partition == r.partition && x.offset >= r.offset)
-        {
+        if self.next.get(&r.partition).is_some_and(|&n| r.offset < n) {
             self.records
                 .retain(|x| x.partition != r.partition || x.offset < r.offset);
         }
+        self.next.insert(r.partition, r.offset + 1);
         self.records.push(r);
+    }
+
+    /// Takes the records out.
+    fn take(&mut self) -> Vec<Record> {
+        self.next.clear();
+        std::mem::take(&mut self.records)
+    }
+
+    /// Drops the records of `partition`.
+    fn drop_partition(&mut self, partition: Partition) {
+        self.records.retain(|r| r.partition != partition);
+        self.next.remove(&partition);
     }
 
     /// The first offset held per partition.
@@ -776,7 +787,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// Applies the fetch target to the whole assignment when it was not applied yet (a new
     /// handle, a changed target, a slipped record, a failed hook).
     fn reconcile(&mut self, fetching: bool) -> Result<(), KafkaError> {
-        let hook_failed = self.shared.epochs.with(|e| std::mem::take(&mut e.reapply));
+        let hook_failed = self.shared.take_reapply();
         let Some(open) = self.open_mut() else {
             return Ok(());
         };
@@ -806,7 +817,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             return;
         }
         let firsts = open.pending.firsts();
-        open.pending.records.clear();
+        open.pending.take();
         open.flush = false;
         for (p, o) in firsts {
             // A partition no longer assigned needs nothing: whoever gets it starts at the
@@ -926,24 +937,25 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     fn hand_batch(&mut self) {
         let Some(open) = self.open_mut() else { return };
-        let pending = std::mem::take(&mut open.pending);
+        let epoch = open.pending.epoch;
+        let records = open.pending.take();
         open.flush = false;
         let mut ranges: BTreeMap<Partition, (Offset, Offset)> = BTreeMap::new();
-        for r in &pending.records {
+        for r in &records {
             ranges
                 .entry(r.partition)
                 .and_modify(|e| e.1 = r.offset)
                 .or_insert((r.offset, r.offset));
         }
         let flight = InFlight {
-            epoch: pending.epoch,
+            epoch,
             ranges,
-            records: pending.records.len() as u64,
+            records: records.len() as u64,
             abandoned: false,
         };
         tracing::trace!(records = flight.records, "batch to the handler");
         self.in_flight = Some(flight);
-        if let Err(e) = self.worker.hand(pending.records) {
+        if let Err(e) = self.worker.hand(records) {
             self.on_verdict(Err(e));
         }
     }
@@ -1023,7 +1035,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 if revoked.contains(p) {
                     continue;
                 }
-                open.pending.records.retain(|r| r.partition != *p);
+                open.pending.drop_partition(*p);
                 let _ = open.handle.seek(*p, *first);
             }
             if open.pending.records.is_empty() {

@@ -33,17 +33,13 @@ impl Mode {
     }
 }
 
-/// The assignment epochs, written by the rebalance hook inside the owner's polls and read by the
-/// owner after them: an epoch is bumped at every revoke and every assignment, so a batch tagged
-/// with the epoch it was read in can tell whether its partitions were revoked since.
+/// When partitions were revoked, in assignment epochs (see [`Shared::epoch`]), written by the
+/// rebalance hook inside the owner's polls: a batch tagged with the epoch it was read in can
+/// tell whether its partitions were revoked since.
 #[derive(Debug, Default)]
 pub(crate) struct Epochs {
-    /// Bumped at every revoke and assignment.
-    pub epoch: u64,
     /// The epoch of each partition's latest revoke.
     revoked_at: BTreeMap<Partition, u64>,
-    /// The hook could not apply the fetch target: the owner applies it to the whole assignment.
-    pub reapply: bool,
 }
 
 impl Epochs {
@@ -71,6 +67,10 @@ pub(crate) struct Shared<R: Runtime, P: Probe> {
     /// by the owner, read by the rebalance hook, which applies it to newly assigned partitions.
     fetch_target: AtomicBool<R>,
     state: AtomicU64<R>,
+    /// The assignment epoch: bumped at every revoke and every assignment (by the hook).
+    epoch: AtomicU64<R>,
+    /// The hook could not apply the fetch target: the owner applies it to the whole assignment.
+    reapply: AtomicBool<R>,
     pub counters: Counters<R>,
     last_error: Mutex<R, Option<ConsumerError>>,
     pub epochs: Mutex<R, Epochs>,
@@ -83,6 +83,8 @@ impl<R: Runtime, P: Probe> Shared<R, P> {
             mode: AtomicU64::new(Mode::Paused as u64),
             fetch_target: AtomicBool::new(false),
             state: AtomicU64::new(ConsumerState::Idle as u64),
+            epoch: AtomicU64::new(0),
+            reapply: AtomicBool::new(false),
             counters: Counters {
                 records: AtomicU64::new(0),
                 batches: AtomicU64::new(0),
@@ -122,8 +124,13 @@ impl<R: Runtime, P: Probe> Shared<R, P> {
     pub fn set_error(&self, e: ConsumerError) {
         self.last_error.with(|l| *l = Some(e));
     }
+    /// The assignment epoch (bumped at every revoke and every assignment).
     pub fn epoch(&self) -> u64 {
-        self.epochs.with(|e| e.epoch)
+        self.epoch.load()
+    }
+    /// True once after the hook failed to apply the fetch target.
+    pub fn take_reapply(&self) -> bool {
+        self.reapply.load() && self.reapply.swap(false)
     }
 
     pub fn status(&self) -> Status {
@@ -153,16 +160,16 @@ pub(crate) struct Hook<R: Runtime, P: Probe> {
 
 impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
     fn revoked(&self, _handle: &H, partitions: &[Partition]) {
+        let epoch = self.shared.epoch.fetch_add(1) + 1;
         self.shared.epochs.with(|e| {
-            e.epoch += 1;
             for &p in partitions {
-                e.revoked_at.insert(p, e.epoch);
+                e.revoked_at.insert(p, epoch);
             }
         });
     }
 
     fn after_assign(&self, handle: &H, partitions: &[Partition]) {
-        self.shared.epochs.with(|e| e.epoch += 1);
+        self.shared.epoch.fetch_add(1);
         if partitions.is_empty() {
             return;
         }
@@ -175,7 +182,7 @@ impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
         // On failure the owner re-applies its target to the whole assignment right after the
         // poll, so nothing is left in the wrong state.
         if let Err(e) = r {
-            self.shared.epochs.with(|e| e.reapply = true);
+            self.shared.reapply.store(true);
             tracing::warn!(handle = %handle.id(), error = %e, fetching, "rebalance hook: applying the fetch target failed");
         }
     }
