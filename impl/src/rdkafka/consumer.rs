@@ -175,8 +175,18 @@ impl ConsumerFactory for RdKafkaFactory {
 /// * `poll` returns `Ok(None)` early after serving a rebalance or commit event, and for a
 ///   partition-EOF event; rebalance callbacks run inside it, on the polling thread.
 /// * `commit` is synchronous (`CommitMode::Sync`) and commits exactly the offsets given (the
-///   offset of the next record to read).
+///   offset of the next record to read). It can block the caller: without a coordinator
+///   librdkafka defers it for up to `session.timeout.ms`, then fails with `_WAIT_COORD`
+///   ([`ErrorCode::TimedOut`], retriable); while the member rejoins after an
+///   `UNKNOWN_MEMBER_ID`, commits took up to ≈ 5 s each in the mock and failed with
+///   [`ErrorCode::UnknownMember`]. Time spent here counts against `max.poll.interval.ms`.
 /// * `seek` and `committed` wait at most [`KafkaConfig::op_timeout`].
+/// * `pause` / `resume` act on librdkafka's partition objects, which outlive assignments: a
+///   partition paused, revoked and assigned again comes back **paused**; a partition newly
+///   assigned is **not** paused (pause it in
+///   [`RebalanceHook::after_assign`](crate::RebalanceHook::after_assign), where it sticks).
+///   `resume` does not wake librdkafka's fetcher: the first fetch follows within ≈ 1 s
+///   (see the measurements in the `pausebeat-tests` crate, `tests/latency.rs`).
 /// * The hook is not called for the rebalance that closing the consumer performs.
 ///
 /// # Closing

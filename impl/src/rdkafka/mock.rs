@@ -427,6 +427,8 @@ impl MockKafka {
             }
             expected += 1;
         }
+        // A zero-timeout flush only tells librdkafka to send now instead of lingering; its
+        // "not everything is delivered yet" result is expected and waited for below.
         let _ = producer.flush(Duration::ZERO);
         loop {
             let done = batch.delivered.load() + batch.failed.load();
