@@ -60,7 +60,7 @@ impl Property {
     pub fn name(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume-bounded",
-            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first, or a batch is with the handler then (pausing fetches meanwhile is flow control)",
+            Property::ResumeEffective => "resume-effective",
             Property::SuspendFinal => "suspend-final",
             Property::HandleExclusive => "handle-exclusive",
             Property::SingleConsumer => "single-consumer",
@@ -82,7 +82,7 @@ impl Property {
     pub fn definition(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
-            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first, or a batch is with the handler then (pausing fetches meanwhile is flow control)",
             Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
@@ -711,4 +711,39 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Property;
+
+    #[test]
+    fn names_are_the_contracts() {
+        let names: Vec<&str> = Property::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
+            [
+                "resume-bounded",
+                "resume-effective",
+                "suspend-final",
+                "handle-exclusive",
+                "single-consumer",
+                "paused-means-paused",
+                "no-loss",
+                "membership-kept",
+                "no-self-fencing",
+                "no-deadlock",
+                "clean-shutdown",
+            ]
+            .into_iter()
+            .collect()
+        );
+        for p in Property::ALL {
+            assert_eq!(Property::from_name(p.name()), Some(p));
+            assert!(p.definition().len() > p.name().len());
+        }
+    }
 }

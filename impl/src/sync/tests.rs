@@ -261,10 +261,12 @@ fn time_does_not_advance_while_a_thread_can_run() {
 }
 
 /// Two threads due at the same instant; which runs first must be explored both ways.
+#[cfg(feature = "checkers")]
 struct Tie {
     orders: Arc<StdMutex<Vec<String>>>,
 }
 
+#[cfg(feature = "checkers")]
 impl Model for Tie {
     type Failure = String;
     fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), String> {
