@@ -14,6 +14,7 @@ pub fn all() -> Vec<Scenario> {
         suspend_while_heartbeat_polls(),
         instant_handler(),
         suspend_cycle(),
+        quick_reopen_after_suspend(),
         rebalance_while_paused(),
         long_handler_before_pause(),
         restart_with_static_id(),
@@ -117,6 +118,22 @@ pub fn suspend_cycle() -> Scenario {
     .run_at(0)
     .run_at(300)
     .run_at(600)
+}
+
+/// A run soon after a suspend: the closed static member is still in the group (no LeaveGroup on
+/// close, KIP-345) when the next consumer opens under the same id.
+pub fn quick_reopen_after_suspend() -> Scenario {
+    Scenario::new(
+        "quick-reopen-after-suspend",
+        "suspending consumer; run 1 at 0 s suspends; an on-demand run at 20 s reopens while the closed member's 45 s session still runs",
+    )
+    .reference("§3.5, §3.10, §5(c)-10")
+    .suspending()
+    .records(0, 3)
+    .records_at(10, 0, 2)
+    .run_at(0)
+    .run_at(20)
+    .run_at(300)
 }
 
 /// §5(c)-5: another member takes a partition while we are paused and gives it back just after

@@ -69,6 +69,9 @@ pub const TABLE: &[(&str, &str, &[Property], &str)] = &[
     (GO, "close-while-paused", &[CleanShutdown],
      "§5(c)-12: a retired paused consumer's heartbeat lingers until its next 150 s tick, past the 10 s shutdown timeout"),
     (PR, "close-while-paused", &[CleanShutdown], "§5(c)-12, unchanged by the PR"),
+    (GO, "quick-reopen-after-suspend", &[NoSelfFencing],
+     "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it"),
+    (PR, "quick-reopen-after-suspend", &[NoSelfFencing], "as go-original; the PR does not touch initConsumer"),
     (GO, "retry-consumer-resumes-each-run", &[ResumeBounded, NoLoss],
      "§3.7 + §5(c)-9: the retry run resumes twice in a row; if the second resume() comes before the heartbeat, which took the first signal, cleared `paused`, it sends to a heartbeat that is gone and times out after 300 s"),
 ];
@@ -76,6 +79,9 @@ pub const TABLE: &[(&str, &str, &[Property], &str)] = &[
 /// (design, scenario, checker) where a violation that needs one exact preemption may be missed
 /// within the default budget: a pass is accepted there too (the other checkers must find it).
 pub const MAY_MISS: &[(&str, &str, &str)] = &[
+    (GO, "quick-reopen-after-suspend", &[NoSelfFencing],
+     "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it"),
+    (PR, "quick-reopen-after-suspend", &[NoSelfFencing], "as go-original; the PR does not touch initConsumer"),
     (GO, "retry-consumer-resumes-each-run", "random"),
     (PR, "resume-during-outage", "random"),
 ];
