@@ -79,9 +79,6 @@ pub const TABLE: &[(&str, &str, &[Property], &str)] = &[
 /// (design, scenario, checker) where a violation that needs one exact preemption may be missed
 /// within the default budget: a pass is accepted there too (the other checkers must find it).
 pub const MAY_MISS: &[(&str, &str, &str)] = &[
-    (GO, "quick-reopen-after-suspend", &[NoSelfFencing],
-     "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it"),
-    (PR, "quick-reopen-after-suspend", &[NoSelfFencing], "as go-original; the PR does not touch initConsumer"),
     (GO, "retry-consumer-resumes-each-run", "random"),
     (PR, "resume-during-outage", "random"),
 ];
