@@ -2,7 +2,7 @@
 //! plays the workload on the main thread in virtual time, shuts down, and judges every property
 //! from the event log. [`ScenarioModel`] is the [`Model`] the checkers explore.
 
-use crate::properties::{judge, Execution, Property, Violation};
+use crate::properties::{judge, Execution, Property, Rules, Violation};
 use crate::scenario::{Action, HandlerSpec, Scenario};
 use pausebeat::handler::{Handler, HandlerError};
 use pausebeat::kafka::Record;
@@ -187,8 +187,13 @@ fn run_scenario<D: Design, B: Backend>(
     let end = rt.now();
     let events = log.snapshot();
     let snapshot = world.snapshot();
+    let rules = Rules {
+        bounds: sc.bounds.clone(),
+        max_poll_interval: sc.timing.max_poll_interval,
+        judge_shutdown: sc.closes(),
+    };
     let x = Execution {
-        scenario: sc,
+        rules: &rules,
         events: &events,
         produced: snapshot.produced.clone(),
         abort,

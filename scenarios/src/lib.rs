@@ -10,7 +10,9 @@ pub mod catalogue;
 pub mod designs;
 pub mod expect;
 pub mod harness;
-pub mod properties;
+/// The properties, judged from the event log (they live with the world's log, so that every
+/// harness judges with the same functions).
+pub use pausebeat_world::properties;
 pub mod report;
 pub mod scenario;
 pub mod verify;

@@ -66,30 +66,7 @@ impl Default for HandlerSpec {
     }
 }
 
-/// The stated bounds the properties hold designs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bounds {
-    /// `resume-bounded`: the most virtual time `resume()` may take.
-    pub resume: Duration,
-    /// `resume-effective`: by when a resume must be applied to the current consumer.
-    pub resume_applied: Duration,
-    /// `membership-kept`: polls while paused must come this much before max.poll.interval.
-    pub poll_margin: Duration,
-    /// `clean-shutdown`: the most virtual time `close()` may take, and the grace after it for
-    /// every thread to end (Go's SHUTDOWN_TIMEOUT_SEC is 10 s).
-    pub close: Duration,
-}
-
-impl Default for Bounds {
-    fn default() -> Self {
-        Bounds {
-            resume: Duration::ZERO,
-            resume_applied: secs(10),
-            poll_margin: secs(30),
-            close: secs(10),
-        }
-    }
-}
+pub use pausebeat_world::properties::Bounds;
 
 /// A scenario of the catalogue.
 #[derive(Clone, Debug)]

@@ -6,6 +6,7 @@
 
 pub mod design;
 pub mod log;
+pub mod properties;
 pub mod world;
 
 pub use design::{Design, Env, Instance, Timing};

@@ -7,14 +7,13 @@
 
 use pausebeat::consumer::Consumer;
 use pausebeat::handler::{Handler, HandlerError};
-use pausebeat::kafka::{HandleId, Offset, Partition, Record};
+use pausebeat::kafka::{Offset, Partition, Record};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
 use pausebeat_vetted_checks::{config_for, Vetted};
-use pausebeat_world::{
-    Design, Env, Event, EventKind, EventLog, Expiry, Fault, Timing, World, WorldSpec,
-};
-use std::collections::{BTreeMap, BTreeSet};
+use pausebeat_world::properties::{self, Bounds, Execution, Rules};
+use pausebeat_world::{Design, Env, Event, EventKind, EventLog, Fault, Timing, World, WorldSpec};
+use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -315,336 +314,33 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
 
 // ----- the properties ------------------------------------------------------------------------
 
-/// Per-handle state replayed from the log.
-#[derive(Default, Clone, Debug)]
-struct HandleView {
-    open: bool,
-    assigned: BTreeSet<Partition>,
-    paused: BTreeSet<Partition>,
-}
-
-fn handles_upto(events: &[Event], upto: usize) -> BTreeMap<HandleId, HandleView> {
-    let mut hs: BTreeMap<HandleId, HandleView> = BTreeMap::new();
-    for e in events.iter().take(upto + 1) {
-        let Some(h) = e.handle else { continue };
-        let s = hs.entry(h).or_default();
-        match &e.kind {
-            EventKind::Created { .. } => s.open = true,
-            EventKind::CloseBegin => s.open = false,
-            EventKind::Assigned { partitions, paused } => {
-                s.assigned = partitions.iter().copied().collect();
-                for p in partitions {
-                    s.paused.remove(p);
-                }
-                s.paused.extend(paused.iter().copied());
-            }
-            EventKind::Revoked(ps) => {
-                for p in ps {
-                    s.assigned.remove(p);
-                }
-            }
-            EventKind::Pause { applied, .. } => s.paused.extend(applied.iter().copied()),
-            EventKind::Resume { partitions } => {
-                for p in partitions {
-                    s.paused.remove(p);
-                }
-            }
-            _ => {}
-        }
-    }
-    hs
-}
-
-/// From `pause()` returning to the next resume, suspend or close (log positions).
-fn paused_intervals(x: &Played) -> Vec<(usize, usize)> {
-    let mut out = vec![];
-    let mut start = None;
-    for (e, d) in x.design() {
-        match d {
-            DesignEvent::PauseReturned => {
-                start.get_or_insert(e.seq);
-            }
-            DesignEvent::ResumeCalled | DesignEvent::SuspendCalled | DesignEvent::CloseCalled => {
-                if let Some(s) = start.take() {
-                    out.push((s, e.seq));
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, x.events.len()));
-    }
-    out
-}
-
-/// Every property of the contract judged on one execution: the violations, each as
-/// `property: why`.
+/// Every property of the contract judged on one execution, by the catalogue's own property
+/// functions (`pausebeat_world::properties`): the violations, each as `property: why`.
 pub fn judge(story: &Story, x: &Played) -> Vec<String> {
-    let mut v = Vec::new();
-    let mut fail = |p: &str, m: String| v.push(format!("{p}: {m}"));
-    // no-deadlock
-    if let Some(r @ (AbortReason::Deadlock { .. } | AbortReason::Horizon { .. })) = &x.abort {
-        fail("no-deadlock", r.to_string());
-    }
+    let rules = Rules {
+        bounds: Bounds {
+            resume: story.resume_bound,
+            resume_applied: story.resume_applied,
+            poll_margin: story.poll_margin,
+            close: story.close_bound,
+        },
+        max_poll_interval: story.timing.max_poll_interval,
+        judge_shutdown: true,
+    };
+    let execution = Execution {
+        rules: &rules,
+        events: &x.events,
+        produced: x.produced.clone(),
+        abort: x.abort.clone(),
+        threads_left: x.threads_left.clone(),
+        end: x.end,
+    };
+    let mut v: Vec<String> = properties::judge(&execution)
+        .into_iter()
+        .map(|v| format!("{}: {} (at {})", v.property, v.message, v.at))
+        .collect();
     if let Some(r @ AbortReason::TooManyThreads { .. }) = &x.abort {
-        fail("harness", r.to_string());
-    }
-    // resume-bounded
-    let mut called: BTreeMap<&str, &Event> = BTreeMap::new();
-    for (e, d) in x.design() {
-        match d {
-            DesignEvent::ResumeCalled => {
-                called.insert(&e.thread, e);
-            }
-            DesignEvent::ResumeReturned { ok } => {
-                if let Some(c) = called.remove(e.thread.as_str()) {
-                    if !ok || e.at - c.at > story.resume_bound {
-                        fail(
-                            "resume-bounded",
-                            format!("resume() at {} returned ok={ok} at {}", c.at, e.at),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if x.abort.is_none() && !called.is_empty() {
-        fail("resume-bounded", "a resume() never returned".into());
-    }
-    // resume-effective
-    for (e, d) in x.design() {
-        if *d != (DesignEvent::ResumeReturned { ok: true }) {
-            continue;
-        }
-        let deadline = e.at + story.resume_applied;
-        let later: Vec<&Event> = x.events[e.seq + 1..]
-            .iter()
-            .take_while(|l| l.at <= deadline)
-            .collect();
-        let superseded = later.iter().any(|l| {
-            matches!(
-                l.kind,
-                EventKind::Design(
-                    DesignEvent::PauseCalled
-                        | DesignEvent::SuspendCalled
-                        | DesignEvent::CloseCalled
-                )
-            )
-        });
-        if superseded || (x.end < deadline && x.abort.is_some()) {
-            continue;
-        }
-        let upto = later.last().map_or(e.seq, |l| l.seq);
-        let hs = handles_upto(&x.events, upto);
-        if let Some((id, cur)) = hs.iter().filter(|(_, s)| s.open).max_by_key(|(id, _)| **id) {
-            let stuck: Vec<_> = cur.assigned.intersection(&cur.paused).collect();
-            if !stuck.is_empty() {
-                fail(
-                    "resume-effective",
-                    format!(
-                        "resume() at {}: at {deadline} {id} has {stuck:?} paused",
-                        e.at
-                    ),
-                );
-            }
-        }
-    }
-    // suspend-final
-    for (e, d) in x.design() {
-        if *d != DesignEvent::SuspendReturned {
-            continue;
-        }
-        if let Some((id, _)) = handles_upto(&x.events, e.seq).iter().find(|(_, s)| s.open) {
-            fail(
-                "suspend-final",
-                format!("{id} open when suspend() returned at {}", e.at),
-            );
-        }
-        for l in &x.events[e.seq + 1..] {
-            match &l.kind {
-                EventKind::Design(DesignEvent::RunStarted) => break,
-                EventKind::Workload(w) if w.starts_with("run") => break,
-                EventKind::Created { .. } => {
-                    fail(
-                        "suspend-final",
-                        format!("created at {} after suspend", l.at),
-                    );
-                    break;
-                }
-                _ => {}
-            }
-        }
-    }
-    // handle-exclusive
-    for e in &x.events {
-        if let EventKind::Overlap { .. } = e.kind {
-            fail("handle-exclusive", e.to_string());
-        }
-    }
-    // single-consumer
-    let mut open: BTreeSet<HandleId> = BTreeSet::new();
-    let mut closes: BTreeMap<HandleId, u32> = BTreeMap::new();
-    for e in &x.events {
-        let Some(h) = e.handle else { continue };
-        match &e.kind {
-            EventKind::Created { .. } => {
-                open.insert(h);
-                if open.len() > 1 {
-                    fail(
-                        "single-consumer",
-                        format!("{h} created while {open:?} open"),
-                    );
-                }
-            }
-            EventKind::CloseBegin => {
-                open.remove(&h);
-                let n = closes.entry(h).or_default();
-                *n += 1;
-                if *n > 1 {
-                    fail("single-consumer", format!("{h} closed twice"));
-                }
-            }
-            _ => {}
-        }
-    }
-    if x.abort.is_none() && !open.is_empty() {
-        fail("single-consumer", format!("{open:?} never closed"));
-    }
-    // paused-means-paused
-    for (s, end) in paused_intervals(x) {
-        for e in &x.events[s..end.min(x.events.len())] {
-            if let EventKind::HandlerBegin { records } = &e.kind {
-                fail(
-                    "paused-means-paused",
-                    format!("handler got {records:?} at {} while paused", e.at),
-                );
-            }
-        }
-    }
-    // no-loss
-    let mut finished: BTreeMap<Partition, BTreeSet<Offset>> = BTreeMap::new();
-    let mut begun: BTreeMap<&str, &Vec<(Partition, Offset)>> = BTreeMap::new();
-    for e in &x.events {
-        match &e.kind {
-            EventKind::HandlerBegin { records } => {
-                begun.insert(&e.thread, records);
-            }
-            EventKind::HandlerEnd { ok } => {
-                if let (true, Some(rs)) = (*ok, begun.remove(e.thread.as_str())) {
-                    for (p, o) in rs {
-                        finished.entry(*p).or_default().insert(*o);
-                    }
-                }
-            }
-            EventKind::Commit { offsets } => {
-                for (p, o) in offsets {
-                    let done = finished.get(p);
-                    if let Some(m) = (0..*o).find(|off| !done.is_some_and(|d| d.contains(off))) {
-                        fail(
-                            "no-loss",
-                            format!("commit p{p}@{o} at {} passes unfinished p{p}@{m}", e.at),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if x.abort.is_none() {
-        for (p, high) in &x.produced {
-            let done = finished.get(p);
-            let missing = (0..*high)
-                .filter(|off| !done.is_some_and(|d| d.contains(off)))
-                .count();
-            if missing > 0 {
-                fail(
-                    "no-loss",
-                    format!("{missing} record(s) of p{p} never handled"),
-                );
-            }
-        }
-    }
-    // membership-kept (stricter than the contract: no max.poll expiry at any time)
-    let limit = story
-        .timing
-        .max_poll_interval
-        .saturating_sub(story.poll_margin);
-    for e in &x.events {
-        if let EventKind::Expired(Expiry::MaxPoll) = e.kind {
-            fail("membership-kept", format!("{e}"));
-        }
-    }
-    for (s, end) in paused_intervals(x) {
-        let end_at = x.events.get(end).map_or(x.end, |e| e.at);
-        let mut last: BTreeMap<HandleId, Instant> = BTreeMap::new();
-        for e in &x.events[..end.min(x.events.len())] {
-            let Some(h) = e.handle else { continue };
-            match &e.kind {
-                EventKind::Created { .. } => {
-                    last.insert(h, e.at);
-                }
-                EventKind::PollBegin => {
-                    if let Some(prev) = last.insert(h, e.at) {
-                        if e.seq >= s && e.at - prev > limit {
-                            fail("membership-kept", format!("{h}: no poll {prev}..{}", e.at));
-                        }
-                    }
-                }
-                EventKind::CloseBegin => {
-                    last.remove(&h);
-                }
-                _ => {}
-            }
-        }
-        for (h, prev) in &last {
-            if end_at - *prev > limit {
-                fail("membership-kept", format!("{h}: no poll {prev}..{end_at}"));
-            }
-        }
-    }
-    // no-self-fencing
-    for e in &x.events {
-        if let EventKind::Fenced { .. } = e.kind {
-            fail("no-self-fencing", e.to_string());
-        }
-    }
-    // clean-shutdown
-    if x.abort.is_none() {
-        let mut called: Option<&Event> = None;
-        let mut returned = false;
-        for (e, d) in x.design() {
-            match d {
-                DesignEvent::CloseCalled => called = Some(e),
-                DesignEvent::CloseReturned => {
-                    if let Some(c) = called.take() {
-                        returned = true;
-                        if e.at - c.at > story.close_bound {
-                            fail("clean-shutdown", format!("close() took {:?}", e.at - c.at));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if called.is_some() || !returned {
-            fail("clean-shutdown", "close() did not return".into());
-        }
-        let left: Vec<_> = handles_upto(&x.events, x.events.len())
-            .into_iter()
-            .filter(|(_, s)| s.open)
-            .map(|(h, _)| h)
-            .collect();
-        if !left.is_empty() {
-            fail("clean-shutdown", format!("{left:?} open at the end"));
-        }
-        if !x.threads_left.is_empty() {
-            fail(
-                "clean-shutdown",
-                format!("threads left: {:?}", x.threads_left),
-            );
-        }
+        v.push(format!("harness: {r}"));
     }
     v
 }

@@ -2,11 +2,10 @@
 //! log. They are judged on every schedule; a violating schedule names exactly one property (the
 //! first in [`Property::ALL`]'s order among those it violates) and lists the others.
 
-use crate::scenario::Scenario;
+use crate::{Event, EventKind, Expiry};
 use pausebeat::kafka::{HandleId, Offset, Partition};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Instant};
-use pausebeat_world::{Event, EventKind, Expiry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
@@ -82,7 +81,7 @@ impl Property {
     pub fn definition(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
-            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has no assigned partition paused, unless a pause, suspend or close was requested first, or a batch is with the handler then (pausing fetches meanwhile is flow control)",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless a pause, suspend or close is requested first",
             Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
@@ -115,10 +114,47 @@ pub struct Violation {
     pub message: String,
 }
 
+/// The stated bounds the properties hold designs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// `resume-bounded`: the most virtual time `resume()` may take.
+    pub resume: Duration,
+    /// `resume-effective`: by when a resume must be applied to the current consumer.
+    pub resume_applied: Duration,
+    /// `membership-kept`: polls while paused must come this much before max.poll.interval.
+    pub poll_margin: Duration,
+    /// `clean-shutdown`: the most virtual time `close()` may take, and the grace after it for
+    /// every thread to end (Go's SHUTDOWN_TIMEOUT_SEC is 10 s).
+    pub close: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            resume: Duration::ZERO,
+            resume_applied: Duration::from_secs(10),
+            poll_margin: Duration::from_secs(30),
+            close: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the properties need to know of the story an execution played.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// The bounds.
+    pub bounds: Bounds,
+    /// The consumer's `max.poll.interval`.
+    pub max_poll_interval: Duration,
+    /// Whether closing the consumer is part of the story (then `clean-shutdown` and "every
+    /// handle closed" are judged; otherwise the final close is teardown).
+    pub judge_shutdown: bool,
+}
+
 /// One finished execution, as the properties see it.
 pub struct Execution<'a> {
-    /// The scenario.
-    pub scenario: &'a Scenario,
+    /// The rules of the story.
+    pub rules: &'a Rules,
     /// The event log.
     pub events: &'a [Event],
     /// High watermark per partition at the end.
@@ -188,7 +224,7 @@ fn secs(d: Duration) -> String {
 
 /// `resume-bounded`: every `resume()` returns `ok` within the bound.
 pub fn resume_bounded(x: &Execution<'_>) -> Option<Violation> {
-    let bound = x.scenario.bounds.resume;
+    let bound = x.rules.bounds.resume;
     let mut open: BTreeMap<&str, &Event> = BTreeMap::new();
     for (e, d) in x.design() {
         match d {
@@ -272,58 +308,134 @@ fn handles_upto(events: &[Event], upto: usize) -> BTreeMap<HandleId, HandleState
 
 /// `resume-effective`: a resume reaches the current consumer within the bound.
 pub fn resume_effective(x: &Execution<'_>) -> Option<Violation> {
-    let bound = x.scenario.bounds.resume_applied;
+    resume_reached_consumer(x).or_else(|| reassigned_partitions_fetch(x))
+}
+
+fn is_request_to_stop(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Design(
+            DesignEvent::PauseCalled | DesignEvent::SuspendCalled | DesignEvent::CloseCalled
+        )
+    )
+}
+
+/// The newest open handle and what it has paused among its assigned partitions.
+fn current_stuck(hs: &BTreeMap<HandleId, HandleState>) -> Option<(HandleId, Vec<Partition>)> {
+    let (id, s) = hs
+        .iter()
+        .filter(|(_, s)| s.open)
+        .max_by_key(|(id, _)| **id)?;
+    Some((*id, s.assigned.intersection(&s.paused).copied().collect()))
+}
+
+/// After each `resume()`, the current consumer has every assigned partition fetching at some
+/// moment within the bound (before any newer pause, suspend or close request).
+fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
+    let bound = x.rules.bounds.resume_applied;
     for (e, d) in x.design() {
         if *d != (DesignEvent::ResumeReturned { ok: true }) {
             continue;
         }
         let deadline = e.at + bound;
-        // The state to judge: the last event before the deadline, or before a newer request
-        // (pause, suspend, close) made at the deadline. A request before it supersedes the resume.
-        let mut upto = e.seq;
-        let mut superseded = false;
-        for l in &x.events[e.seq + 1..] {
-            if l.at > deadline {
-                break;
+        if x.end < deadline && x.abort.is_some() {
+            continue;
+        }
+        // At this moment: `None` if there is nothing to judge (no consumer between handles, or a
+        // batch with the handler: pausing fetches meanwhile is flow control), else whether the
+        // current consumer fetches every assigned partition.
+        let fetching_all = |upto: usize, hs: &BTreeMap<HandleId, HandleState>| {
+            if batch_in_flight(&x.events[..=upto]) {
+                return None;
             }
-            if matches!(
-                l.kind,
-                EventKind::Design(
-                    DesignEvent::PauseCalled
-                        | DesignEvent::SuspendCalled
-                        | DesignEvent::CloseCalled
-                )
-            ) {
-                superseded = l.at < deadline;
-                break;
-            }
-            upto = l.seq;
-        }
-        if superseded || (x.end < deadline && x.abort.is_some()) {
-            continue;
-        }
-        // A batch with the handler at the deadline: pausing fetches meanwhile is flow control.
-        if batch_in_flight(&x.events[..=upto]) {
-            continue;
-        }
-        let hs = handles_upto(x.events, upto);
-        let Some((id, current)) = hs.iter().filter(|(_, s)| s.open).max_by_key(|(id, _)| **id)
-        else {
-            continue;
+            current_stuck(hs).map(|(_, stuck)| stuck.is_empty())
         };
-        let stuck: Vec<_> = current.assigned.intersection(&current.paused).collect();
-        if !stuck.is_empty() {
-            let at_ev = x.events.get(upto).unwrap_or(e);
+        let mut hs = handles_upto(x.events, e.seq);
+        let mut judged = false;
+        let mut applied = false;
+        let mut last = e;
+        if let Some(ok) = fetching_all(e.seq, &hs) {
+            judged = true;
+            applied = ok;
+        }
+        for l in &x.events[e.seq + 1..] {
+            if applied || l.at > deadline || is_request_to_stop(&l.kind) {
+                break;
+            }
+            hs = handles_upto(x.events, l.seq);
+            if let Some(ok) = fetching_all(l.seq, &hs) {
+                judged = true;
+                applied = ok;
+            }
+            last = l;
+        }
+        if judged && !applied {
+            let (id, stuck) = current_stuck(&hs).unwrap_or_default();
             return Some(Violation {
                 property: Property::ResumeEffective,
-                at: deadline.min(x.end),
-                seq: at_ev.seq,
+                at: last.at,
+                seq: last.seq,
                 message: format!(
-                    "resume() returned at {} but at {} the current consumer {id} still has {stuck:?} paused",
-                    e.at,
-                    deadline.min(x.end)
+                    "resume() returned at {} but until {} the current consumer {id} kept {stuck:?} paused",
+                    e.at, last.at
                 ),
             });
+        }
+    }
+    None
+}
+
+/// A partition assigned while the consumer is meant to fetch comes back fetching within the
+/// bound, even if librdkafka kept an old pause flag for it (no partition stays paused forever).
+fn reassigned_partitions_fetch(x: &Execution<'_>) -> Option<Violation> {
+    let bound = x.rules.bounds.resume_applied;
+    let mut fetching = false;
+    for e in x.events {
+        match &e.kind {
+            EventKind::Design(DesignEvent::ResumeReturned { ok: true }) => fetching = true,
+            k if is_request_to_stop(k) => fetching = false,
+            EventKind::Design(DesignEvent::PauseReturned | DesignEvent::SuspendReturned) => {
+                fetching = false
+            }
+            EventKind::Assigned { paused, .. } if fetching && !paused.is_empty() => {
+                let Some(h) = e.handle else { continue };
+                let deadline = e.at + bound;
+                let mut still: BTreeSet<Partition> = paused.iter().copied().collect();
+                let mut last = e;
+                for l in &x.events[e.seq + 1..] {
+                    if still.is_empty() || l.at > deadline || is_request_to_stop(&l.kind) {
+                        break;
+                    }
+                    match (&l.kind, l.handle) {
+                        (EventKind::Resume { partitions }, Some(lh)) if lh == h => {
+                            for p in partitions {
+                                still.remove(p);
+                            }
+                        }
+                        (EventKind::Revoked(ps), Some(lh)) if lh == h => {
+                            for p in ps {
+                                still.remove(p);
+                            }
+                        }
+                        (EventKind::CloseBegin, Some(lh)) if lh == h => still.clear(),
+                        _ => {}
+                    }
+                    last = l;
+                }
+                let ended_early = x.end < deadline;
+                if !still.is_empty() && !ended_early {
+                    return Some(Violation {
+                        property: Property::ResumeEffective,
+                        at: last.at,
+                        seq: last.seq,
+                        message: format!(
+                            "{h} was given {still:?} at {} still paused from before, while it should fetch; still paused at {}",
+                            e.at, last.at
+                        ),
+                    });
+                }
+            }
+            _ => {}
         }
     }
     None
@@ -440,7 +552,7 @@ pub fn single_consumer(x: &Execution<'_>) -> Option<Violation> {
             return Some(x.violation(Property::SingleConsumer, e, format!("{h} closed twice")));
         }
     }
-    if x.abort.is_none() && x.scenario.closes() {
+    if x.abort.is_none() && x.rules.judge_shutdown {
         if let Some(h) = open.iter().next() {
             return Some(x.at_end(Property::SingleConsumer, format!("{h} was never closed")));
         }
@@ -545,10 +657,9 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
 /// `membership-kept`: polls while paused come often enough; no max.poll expiry while paused.
 pub fn membership_kept(x: &Execution<'_>) -> Option<Violation> {
     let limit = x
-        .scenario
-        .timing
+        .rules
         .max_poll_interval
-        .saturating_sub(x.scenario.bounds.poll_margin);
+        .saturating_sub(x.rules.bounds.poll_margin);
     for (s, end) in paused_intervals(x) {
         let start = &x.events[s];
         let end_at = x.events.get(end).map_or(x.end, |e| e.at);
@@ -653,13 +764,13 @@ pub fn no_deadlock(x: &Execution<'_>) -> Option<Violation> {
 
 /// `clean-shutdown`: close returns in time, then every thread ends and nothing stays open.
 ///
-/// Judged when the scenario closes the consumer as part of its story (a `close_at` step); the
-/// close every scenario ends with otherwise is teardown.
+/// Judged when closing is part of the story ([`Rules::judge_shutdown`]); otherwise the final
+/// close is teardown.
 pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
-    if x.abort.is_some() || !x.scenario.closes() {
+    if x.abort.is_some() || !x.rules.judge_shutdown {
         return None;
     }
-    let bound = x.scenario.bounds.close;
+    let bound = x.rules.bounds.close;
     let mut called: BTreeMap<&str, &Event> = BTreeMap::new();
     let mut last_return: Option<&Event> = None;
     for (e, d) in x.design() {
