@@ -223,3 +223,138 @@ pub fn wait_assigned<H: ConsumerHandle>(handle: &H, limit: Duration) -> (Vec<Par
     });
     (assigned, polled)
 }
+
+// ----- the vetted consumer on rdkafka ------------------------------------------------------------
+
+/// Every `(partition, offset)` a [`Tracker`] was handed, and when.
+#[derive(Clone, Debug, Default)]
+pub struct Tracked {
+    /// Distinct records handled.
+    pub handled: std::collections::BTreeSet<(Partition, pausebeat::Offset)>,
+    /// Records handed in all (duplicates included: delivery is at-least-once).
+    pub deliveries: u64,
+    /// When each batch arrived (time since the tracker was created) and its size.
+    pub batches: Vec<(Duration, usize)>,
+}
+
+/// A batch [`Handler`](pausebeat::Handler) that records what it is handed and lets a test wait
+/// for it (records handled, or the first batch after some instant).
+pub struct Tracker {
+    rt: StdRuntime,
+    state: Mutex<StdRuntime, Tracked>,
+    cv: pausebeat::sync::Condvar<StdRuntime>,
+}
+
+impl Tracker {
+    /// An empty tracker; its clock starts now.
+    pub fn new() -> Arc<Self> {
+        let rt = StdRuntime::new();
+        Arc::new(Tracker {
+            rt,
+            state: Mutex::new(Tracked::default()),
+            cv: pausebeat::sync::Condvar::new(&rt),
+        })
+    }
+
+    /// The time since the tracker was created (the clock of [`Tracked::batches`]).
+    pub fn now(&self) -> Duration {
+        self.rt.now().since_origin()
+    }
+
+    /// A copy of what was handled so far.
+    pub fn snapshot(&self) -> Tracked {
+        self.state.with(|s| s.clone())
+    }
+
+    /// Distinct records handled so far.
+    pub fn distinct(&self) -> usize {
+        self.state.with(|s| s.handled.len())
+    }
+
+    /// The records of `expected` not handled (yet).
+    pub fn missing(
+        &self,
+        expected: &std::collections::BTreeSet<(Partition, pausebeat::Offset)>,
+    ) -> Vec<(Partition, pausebeat::Offset)> {
+        self.state
+            .with(|s| expected.difference(&s.handled).copied().collect())
+    }
+
+    /// Waits at most `limit` until every record of `expected` was handled; true if they were.
+    pub fn wait_all(
+        &self,
+        expected: &std::collections::BTreeSet<(Partition, pausebeat::Offset)>,
+        limit: Duration,
+    ) -> bool {
+        let deadline = self.rt.now() + limit;
+        self.cv
+            .wait_while(&self.state, Some(deadline), "tracker: all handled", |s| {
+                !expected.is_subset(&s.handled)
+            })
+    }
+
+    /// Waits at most `limit` for the first batch that arrives at or after `since` (tracker
+    /// time); returns when it arrived.
+    pub fn first_batch_after(&self, since: Duration, limit: Duration) -> Option<Duration> {
+        let deadline = self.rt.now() + limit;
+        let mut at = None;
+        self.cv
+            .wait_while(&self.state, Some(deadline), "tracker: next batch", |s| {
+                at = s
+                    .batches
+                    .iter()
+                    .rev()
+                    .take_while(|(t, _)| *t >= since)
+                    .last()
+                    .map(|(t, _)| *t);
+                at.is_none()
+            });
+        at
+    }
+}
+
+impl pausebeat::Handler for Tracker {
+    fn handle(&self, batch: &[Record]) -> Result<(), pausebeat::HandlerError> {
+        let at = self.now();
+        self.state.with(|s| {
+            s.deliveries += batch.len() as u64;
+            s.batches.push((at, batch.len()));
+            s.handled
+                .extend(batch.iter().map(|r| (r.partition, r.offset)));
+        });
+        self.cv.notify_all();
+        Ok(())
+    }
+}
+
+/// Produces `per_partition` records to every partition of `kafka`'s topic; returns them.
+pub fn produce_all(
+    kafka: &MockKafka,
+    per_partition: u64,
+) -> std::collections::BTreeSet<(Partition, pausebeat::Offset)> {
+    let mut out = std::collections::BTreeSet::new();
+    for p in 0..kafka.partitions() {
+        let offsets = kafka
+            .produce(p, per_partition)
+            .unwrap_or_else(|e| panic!("producing to partition {p}: {e}"));
+        out.extend(offsets.map(|o| (p, o)));
+    }
+    out
+}
+
+/// Quick settings of the vetted consumer, matching [`quick_config`] (session 6 s, max.poll 7 s):
+/// 500 ms polls, maintenance polls every 1.75 s, 250 ms retry and restart backoffs, batches of
+/// 50, 15 s command timeout. `quick_config` plus a 5 s close timeout is the librdkafka side.
+pub fn quick_vetted(name: &str) -> pausebeat::consumer::ConsumerConfigBuilder {
+    pausebeat::ConsumerConfig::builder()
+        .name(name)
+        .session_timeout(Duration::from_secs(6))
+        .max_poll_interval(Duration::from_secs(7))
+        .poll_timeout(Duration::from_millis(500))
+        .maintenance_poll_timeout(Duration::from_millis(200))
+        .retry_backoff(Duration::from_millis(250))
+        .restart_backoff(Duration::from_millis(250))
+        .restart_backoff_max(Duration::from_secs(2))
+        .command_timeout(Duration::from_secs(15))
+        .batch_size(50)
+}
