@@ -31,6 +31,8 @@ enum Cmd {
     Replay(ReplayArgs),
     /// List designs, scenarios, properties, checkers and the expectation table.
     List,
+    /// The vetted consumer on real rdkafka against an embedded mock cluster, with an outage.
+    Demo(DemoArgs),
     /// Run one check and print its result as one JSON line (used by `verify` to isolate checks).
     #[command(name = "__check", hide = true)]
     Check(CheckArgs),
@@ -104,6 +106,13 @@ struct VerifyArgs {
 }
 
 #[derive(Args)]
+struct DemoArgs {
+    /// Write the demo's numbers as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ReplayArgs {
     /// The design.
     #[arg(long)]
@@ -155,6 +164,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Check(a) => cmd_check(a),
+        Cmd::Demo(a) => pausebeat_scenarios::demo::run(a.json.as_deref()),
     }
 }
 
