@@ -10,8 +10,9 @@
 //!
 //! The demo passes (exit 0) when no record was lost, every consumer created was closed, and no
 //! committed offset passed a record the handler had not finished. A watchdog thread ends the
-//! process with exit status 1 if the demo runs past [`DemoOptions::hard_limit`]: librdkafka calls
-//! can hang (its destroy, after outages), and the demo must never.
+//! process with exit status 1 if the demo runs past [`DemoOptions::hard_limit`] (55 s;
+//! [`HARD_LIMIT_ENV`] overrides it): librdkafka calls can hang (its destroy, after outages), and
+//! the demo must never.
 //!
 //! [`execute`] runs the demo and returns a [`DemoReport`] (no watchdog, no exit); [`run`] is the
 //! command: watchdog, timeline on stdout, JSON, exit status.
@@ -687,11 +688,20 @@ fn watchdog(rt: &StdRuntime, limit: Duration) -> Chan<StdRuntime, ()> {
     done
 }
 
+/// Overrides [`DemoOptions::hard_limit`] of [`run`], in milliseconds (for testing the watchdog).
+pub const HARD_LIMIT_ENV: &str = "PAUSEBEAT_DEMO_HARD_LIMIT_MS";
+
 /// `pausebeat demo [--json FILE]`: runs the demo under a watchdog, prints the timeline and the
 /// numbers, writes the JSON, and returns exit status 0 if every demo property held, 1 otherwise
 /// (including a failure to run the demo or to write the JSON).
 pub fn run(json: Option<&Path>) -> ExitCode {
-    let opts = DemoOptions::default();
+    let mut opts = DemoOptions::default();
+    if let Some(ms) = std::env::var(HARD_LIMIT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        opts.hard_limit = Duration::from_millis(ms);
+    }
     let rt = StdRuntime::new();
     let done = watchdog(&rt, opts.hard_limit);
     println!("pausebeat demo: the vetted consumer on librdkafka's mock cluster");

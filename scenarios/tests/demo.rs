@@ -77,3 +77,17 @@ fn demo_passes_and_writes_the_contract_json() {
     assert!(0.0 < r50 && r50 <= rmax && rmax < 10_000.0, "{doc}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_watchdog_ends_a_demo_that_runs_past_its_hard_limit() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_pausebeat"))
+        .arg("demo")
+        .env(pausebeat_scenarios::demo::HARD_LIMIT_ENV, "300")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("watchdog"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
