@@ -59,7 +59,7 @@ impl Default for DemoOptions {
             partitions: 4,
             initial_per_partition: 250,
             paused_per_partition: 100,
-            cycles: 40,
+            cycles: 30,
             record_samples: 6,
             outage: Duration::from_secs(4),
             resume_into_outage: Duration::from_millis(1500),
@@ -289,7 +289,11 @@ fn consumer_config() -> Result<ConsumerConfig, DemoError> {
         .instance_id("pausebeat-demo-0")
         .session_timeout(Duration::from_secs(6))
         .max_poll_interval(Duration::from_secs(10))
-        .poll_timeout(Duration::from_millis(100))
+        // Longer than a fresh partition's start (offset query, first fetch: ≈ 100-150 ms in the
+        // mock): a run that ended (paused) while that query is in flight makes librdkafka restart
+        // the partition from the beginning later (duplicates; see `tests/vetted.rs`). It also
+        // bounds how long pause() waits for the owner.
+        .poll_timeout(Duration::from_millis(300))
         .maintenance_poll_timeout(Duration::from_millis(100))
         .retry_backoff(Duration::from_millis(200))
         .restart_backoff(Duration::from_millis(250))

@@ -807,3 +807,55 @@ fn an_outage_backlog_of_transient_errors_comes_out_as_one() {
         h.close().unwrap();
     });
 }
+
+#[test]
+fn librdkafka_rewinds_a_partition_paused_during_its_first_offset_query() {
+    // A librdkafka 2.12.1 finding behind duplicates seen by the demo: on a group with nothing
+    // committed, a partition starts with a ListOffsets query (auto.offset.reset). A pause and
+    // resume while that query is in flight make its reply "outdated", which re-arms librdkafka's
+    // offset-query timer; the newer query succeeds and the partition is consumed, but the stale
+    // timer fires ≈ 500 ms later, queries BEGINNING again and restarts the partition at offset 0:
+    // everything read in between is delivered again (duplicates, not loss, with
+    // auto.offset.reset=earliest; with `latest` it would skip records). The vetted consumer
+    // triggers it when a run ends (pause) right after a fresh assignment: runs whose poll timeout
+    // is shorter than the first fetch. A 50 ms round trip widens the in-flight window.
+    with_timeout("vetted-offset-query-rewind", LIMIT, || {
+        let kafka = mock("v-rewind");
+        let produced = produce_all(&kafka, 50);
+        kafka
+            .set_round_trip_time(Broker::All, Duration::from_millis(50))
+            .unwrap();
+        let factory = RdKafkaFactory::new(kafka_config(&kafka, "g-v-rewind")).unwrap();
+        let h = factory.create(None, Recorder::new()).unwrap();
+        let (parts, mut seen) = wait_assigned(&h, Duration::from_secs(20));
+        let rt = StdRuntime::new();
+        let t = rt.now();
+        while rt.now() - t < Duration::from_millis(400) {
+            h.pause(&parts).unwrap();
+            h.resume(&parts).unwrap();
+            seen.records
+                .extend(poll_for(&h, Duration::from_millis(10)).records);
+        }
+        seen.records
+            .extend(poll_for(&h, Duration::from_secs(2)).records);
+        h.close().unwrap();
+        let mut times: BTreeMap<(Partition, Offset), usize> = BTreeMap::new();
+        for r in &seen.records {
+            *times.entry((r.partition, r.offset)).or_default() += 1;
+        }
+        let duplicates: usize = times.values().map(|n| n - 1).sum();
+        println!(
+            "pause/resume during the first offset query: {} records, {} distinct, {duplicates} \
+             delivered again",
+            seen.records.len(),
+            times.len()
+        );
+        let distinct: Records = times.keys().copied().collect();
+        assert_eq!(distinct, produced, "records lost");
+        assert!(
+            duplicates > 0,
+            "no rewind: has librdkafka stopped re-arming the offset-query timer on an outdated \
+             reply? Update this test and the rdkafka notes."
+        );
+    });
+}
