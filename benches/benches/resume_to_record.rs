@@ -6,7 +6,7 @@
 //! and the same sweep of pause lengths (`kafka::paused_for`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use pausebeat_benches::kafka::{tuned_fetch_settings, ToRecordBench, Who};
+use pausebeat_benches::kafka::{tuned_fetch_settings, ToRecord, ToRecordBench, Who};
 use pausebeat_benches::{fail, init_tracing, watchdog, write_json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,12 +16,13 @@ fn resume_to_record(c: &mut Criterion) {
     watchdog("resume_to_record", Duration::from_secs(900));
     let settings = tuned_fetch_settings();
     let mut group = c.benchmark_group("resume_to_record");
+    // Each iteration pauses 100 ms–1.1 s (kafka::paused_for): one iteration per sample.
     group
         .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
+        .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
-    let mut all: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        .measurement_time(Duration::from_secs(10));
+    let mut all: BTreeMap<&str, Vec<ToRecord>> = BTreeMap::new();
     for who in [Who::Raw, Who::Vetted, Who::RawWake] {
         let mut bench = match ToRecordBench::start(who, &settings) {
             Ok(b) => b,
@@ -34,10 +35,9 @@ fn resume_to_record(c: &mut Criterion) {
             })
         });
         match bench.finish() {
-            Ok(l) => {
-                let ms: Vec<f64> = l.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-                eprintln!("resume_to_record/{}: {} resumes", who.name(), ms.len());
-                all.insert(who.name(), ms);
+            Ok(samples) => {
+                eprintln!("resume_to_record/{}: {} resumes", who.name(), samples.len());
+                all.insert(who.name(), samples);
             }
             Err(e) => fail(&format!("resume_to_record/{}: finish", who.name()), e),
         }

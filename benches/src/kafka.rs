@@ -44,10 +44,14 @@ pub fn base_settings() -> Settings {
     ])
 }
 
-/// The fetch settings of the benchmarks: `fetch.wait.max.ms=100`, shorter than the shortest
-/// pause of `resume_to_record` ([`paused_for`]), so that the long-poll Fetch a caught-up
-/// consumer had in flight when it paused has come back before it resumes (a broker thread has
-/// at most one Fetch in flight, and the first Fetch after the resume waits for it).
+/// The fetch settings of the benchmarks: `fetch.wait.max.ms=10`.
+///
+/// * A caught-up consumer always has a long-poll Fetch in flight, and a broker thread has at
+///   most one: the first Fetch after a resume waits for the one sent before the pause, so the
+///   long poll must be shorter than the shortest pause ([`paused_for`]: 100 ms).
+/// * librdkafka's mock cluster does not answer a long poll early when records arrive (real
+///   brokers do), so a consumer that caught up waits for the whole long poll before it sees
+///   new records: with 500 ms that would dominate `throughput`.
 ///
 /// No librdkafka setting brings resume → first record to one fetch round trip: `resume()` does
 /// not wake the partition leader's broker thread, which sleeps up to 1 s (a constant of
@@ -55,7 +59,7 @@ pub fn base_settings() -> Settings {
 /// the resume ([`RawConsumer::wake_leaders_async`]). The experiments are in `benches/RESULTS.md`
 /// (`fetch_latency`).
 pub fn tuned_fetch_settings() -> Settings {
-    settings(&[("fetch.wait.max.ms", "100")])
+    settings(&[("fetch.wait.max.ms", "10")])
 }
 
 /// `session.timeout.ms` of the benchmark consumers.
@@ -63,13 +67,35 @@ pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 /// `max.poll.interval.ms` of the benchmark consumers.
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
+/// librdkafka's clock (`rd_clock()`): CLOCK_MONOTONIC in µs, the clock of the mock cluster's
+/// request timestamps ([`pausebeat::rdkafka::mock::MockRequest::timestamp_us`]).
+pub fn rd_clock_us() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
+}
+
+/// The leader the benchmarks give partition `p`: brokers 1, 2, 3, 1, ….
+pub fn leader_of(p: i32) -> i32 {
+    1 + p % 3
+}
+
 /// Starts a mock cluster (3 brokers, 0 initial rebalance delay) with a topic of `partitions`.
+/// Partition `p` is led by broker [`leader_of`]`(p)`.
 pub fn start_mock(topic: &str, partitions: i32) -> Result<MockKafka, BenchError> {
-    Ok(MockKafka::start(MockOptions {
+    let kafka = MockKafka::start(MockOptions {
         topic: topic.to_string(),
         partitions,
         ..MockOptions::default()
-    })?)
+    })?;
+    for p in 0..partitions {
+        kafka.set_partition_leader(p, leader_of(p))?;
+    }
+    Ok(kafka)
 }
 
 /// Produces `per_partition` records of `payload_len` bytes to every partition.
@@ -616,7 +642,7 @@ impl VettedKafka {
         let config = ConsumerConfig::builder()
             .name("bench-kafka")
             .poll_timeout(Duration::from_millis(100))
-            .maintenance_poll_timeout(Duration::from_millis(10))
+            .maintenance_poll_timeout(Duration::from_millis(100))
             .batch_size(batch_size)
             .max_poll_interval(MAX_POLL_INTERVAL)
             .session_timeout(SESSION_TIMEOUT)
@@ -713,7 +739,19 @@ pub struct ToRecordBench {
     kafka: MockKafka,
     side: Option<Side>,
     i: u64,
-    latencies: Vec<Duration>,
+    samples: Vec<ToRecord>,
+}
+
+/// One resume → record, split at the first Fetch the record's leader received after the resume.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ToRecord {
+    /// How long the consumer was paused before.
+    pub paused_ms: f64,
+    /// From `resume()` to the record in the handler.
+    pub to_record_ms: f64,
+    /// From `resume()` to the first Fetch request the partition's leader received (librdkafka's
+    /// part: its broker thread waking up), if the mock recorded one.
+    pub first_fetch_ms: Option<f64>,
 }
 
 impl ToRecordBench {
@@ -725,12 +763,13 @@ impl ToRecordBench {
         if let Side::Raw(r) = &side {
             r.pause()?;
         }
+        kafka.start_request_tracking();
         Ok(ToRecordBench {
             who,
             kafka,
             side: Some(side),
             i: 0,
-            latencies: vec![],
+            samples: vec![],
         })
     }
 
@@ -738,23 +777,37 @@ impl ToRecordBench {
     pub fn measure(&mut self, iters: u64) -> Result<Duration, BenchError> {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            let d = self.one()?;
-            self.latencies.push(d);
+            let i = self.i;
+            self.i += 1;
+            let partition = i32::try_from(i % 4).unwrap_or(0);
+            self.kafka.produce(partition, 1)?;
+            let paused = paused_for(i);
+            let (d, resumed_us) = self.one(paused)?;
+            let leader = leader_of(partition);
+            let first_fetch = self
+                .kafka
+                .requests()
+                .iter()
+                .find(|r| r.api_key == 1 && r.broker == leader && r.timestamp_us >= resumed_us)
+                .map(|r| (r.timestamp_us - resumed_us) as f64 / 1000.0);
+            self.samples.push(ToRecord {
+                paused_ms: paused.as_secs_f64() * 1000.0,
+                to_record_ms: d.as_secs_f64() * 1000.0,
+                first_fetch_ms: first_fetch,
+            });
             total += d;
         }
         Ok(total)
     }
 
-    fn one(&mut self) -> Result<Duration, BenchError> {
-        let i = self.i;
-        self.i += 1;
-        let partition = i32::try_from(i % 4).unwrap_or(0);
-        self.kafka.produce(partition, 1)?;
-        let paused = paused_for(i);
+    /// One pause → resume → record; the latency and librdkafka's clock at the resume.
+    fn one(&mut self, paused: Duration) -> Result<(Duration, i64), BenchError> {
         let wake = self.who == Who::RawWake;
         match self.side.as_mut() {
             Some(Side::Raw(r)) => {
                 r.poll_for(paused)?;
+                self.kafka.clear_requests();
+                let resumed_us = rd_clock_us();
                 let t0 = Instant::now();
                 r.resume()?;
                 if wake {
@@ -769,12 +822,14 @@ impl ToRecordBench {
                 };
                 r.commit()?;
                 r.pause()?;
-                Ok(at - t0)
+                Ok((at - t0, resumed_us))
             }
             Some(Side::Vetted(v)) => {
                 StdRuntime::new().sleep(paused);
                 let h = v.handler();
                 h.watch(h.handled() + 1);
+                self.kafka.clear_requests();
+                let resumed_us = rd_clock_us();
                 let t0 = Instant::now();
                 v.consumer().resume();
                 let Some((at, _)) = h.wait_reached(Duration::from_secs(5)) else {
@@ -783,18 +838,18 @@ impl ToRecordBench {
                     ));
                 };
                 v.consumer().pause()?;
-                Ok(at - t0)
+                Ok((at - t0, resumed_us))
             }
             None => Err(BenchError::Setup("finished".into())),
         }
     }
 
-    /// Closes the consumer and returns every latency measured.
-    pub fn finish(mut self) -> Result<Vec<Duration>, BenchError> {
+    /// Closes the consumer and returns every resume measured.
+    pub fn finish(mut self) -> Result<Vec<ToRecord>, BenchError> {
         if let Some(side) = self.side.take() {
             close_side(side)?;
         }
-        Ok(self.latencies)
+        Ok(self.samples)
     }
 }
 
@@ -827,17 +882,42 @@ impl ThroughputBench {
         let kafka = start_mock(&topic, 4)?;
         let batch = usize::try_from(Self::BATCH).unwrap_or(5_000);
         let side = start_side(who, &kafka, &topic, extra, batch)?;
-        if let Side::Vetted(v) = &side {
-            v.handler().set_limit(v.handler().handled());
-            v.consumer().resume();
-        }
-        Ok(ThroughputBench {
+        let mut bench = ThroughputBench {
             who,
             kafka,
             side: Some(side),
             produced: 0,
             consumed: 0,
-        })
+        };
+        bench.prime()?;
+        Ok(bench)
+    }
+
+    /// Gets records flowing (the first fetch after a resume can take up to 1 s, see
+    /// [`tuned_fetch_settings`]): the raw loop reads one batch, the vetted consumer is resumed
+    /// and its handler takes one batch and closes the gate.
+    fn prime(&mut self) -> Result<(), BenchError> {
+        self.top_up()?;
+        match self.side.as_mut() {
+            Some(Side::Raw(r)) => {
+                r.consume(Self::BATCH, Self::BATCH, Duration::from_secs(30))?;
+                self.consumed += Self::BATCH;
+            }
+            Some(Side::Vetted(v)) => {
+                let h = v.handler();
+                h.set_limit(h.handled() + 1);
+                h.watch(h.handled() + 1);
+                v.consumer().resume();
+                let Some((_, count)) = h.wait_reached(Duration::from_secs(30)) else {
+                    return Err(BenchError::Setup(
+                        "vetted: no record within 30 s of the resume".into(),
+                    ));
+                };
+                self.consumed = count;
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Keeps at least two iterations' worth of records in the topic ahead of the consumer (the

@@ -50,8 +50,13 @@ pub enum BenchError {
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn`, librdkafka's own lines off).
 /// Idempotent.
 pub fn init_tracing() {
+    init_tracing_with("warn,librdkafka=off");
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`, else by `default`. Idempotent.
+pub fn init_tracing_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,librdkafka=off"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -17,7 +17,9 @@
 
 use clap::Parser;
 use pausebeat::rdkafka::mock::MockKafka;
-use pausebeat_benches::kafka::{produce_everywhere, settings, start_mock, RawConsumer, Settings};
+use pausebeat_benches::kafka::{
+    produce_everywhere, rd_clock_us, settings, start_mock, RawConsumer, Settings,
+};
 use pausebeat_benches::{fail, init_tracing, results_dir, watchdog, BenchError};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -161,17 +163,6 @@ struct Row {
 struct Out {
     iterations: usize,
     rows: Vec<Row>,
-}
-
-/// librdkafka's clock (`rd_clock()`): CLOCK_MONOTONIC in µs, as the mock's request timestamps.
-fn rd_clock_us() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
 }
 
 fn ms(d: Duration) -> f64 {
