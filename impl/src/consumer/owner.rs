@@ -907,7 +907,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     fn on_empty_poll(&mut self, rebalanced: bool, start: Instant, timeout: Duration) {
         let now = self.rt.now();
         let Some(open) = self.open_mut() else { return };
-        if !rebalanced && now < start + timeout {
+        let early = !rebalanced && now < start + timeout;
+        if early {
             // Returned early with nothing (librdkafka does after serving some events): the next
             // consuming poll waits for the rest of the timeout, so an empty loop never spins.
             open.not_before = start + timeout;
@@ -915,8 +916,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         if !open.pending.records.is_empty() {
             open.flush = true;
         }
-        if rebalanced {
-            return; // a rebalance was served: not a sign of being caught up
+        if rebalanced || early {
+            // A rebalance was served, or the poll ended before its timeout (rust-rdkafka's
+            // BaseConsumer returns None after serving a commit or rebalance event): neither
+            // says there is nothing left to read.
+            return;
         }
         let Some(run) = self.run.as_ref().filter(|r| r.outcome.is_none()) else {
             return;
