@@ -280,6 +280,13 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
         s.as_expected,
         s.unexpected
     );
+    for p in a.json.iter().chain(a.junit.iter()) {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                return usage_error(format!("cannot create {}: {e}", dir.display()));
+            }
+        }
+    }
     if let Some(p) = &a.json {
         let doc = report::json(&results);
         let text = match serde_json::to_string_pretty(&doc) {
