@@ -56,6 +56,7 @@ struct State {
     handles: Vec<HandleState>,
     poll_errors: VecDeque<KafkaError>,
     create_errors: VecDeque<KafkaError>,
+    early_empties: usize,
     overlaps: u64,
 }
 
@@ -136,6 +137,7 @@ impl<R: Runtime> MemoryTopic<R> {
                     handles: Vec::new(),
                     poll_errors: VecDeque::new(),
                     create_errors: VecDeque::new(),
+                    early_empties: 0,
                     overlaps: 0,
                 }),
                 changed: Condvar::new(rt),
@@ -167,6 +169,12 @@ impl<R: Runtime> MemoryTopic<R> {
             .state
             .with(|s| (0..n).for_each(|_| s.poll_errors.push_back(error.clone())));
         self.inner.changed.notify_all();
+    }
+
+    /// The next `n` polls (of any handle, once it is assigned) return nothing at once, before
+    /// their timeout, as rust-rdkafka's `BaseConsumer::poll` does after serving an event.
+    pub fn return_early(&self, n: usize) {
+        self.inner.state.with(|s| s.early_empties += n);
     }
 
     /// The next `n` creates fail with `error`.
@@ -329,6 +337,14 @@ impl<R: Runtime> ConsumerHandle for MemoryHandle<R> {
             self.hook.before_assign(self, &parts);
             self.local(|s, k| s.handles[k].assigned.clone_from(&parts))?;
             self.hook.after_assign(self, &parts);
+            return Ok(None);
+        }
+        let early = self.local(|s, _| {
+            let early = s.early_empties > 0;
+            s.early_empties = s.early_empties.saturating_sub(1);
+            early
+        })?;
+        if early {
             return Ok(None);
         }
         let deadline = self.inner.rt.now() + timeout;

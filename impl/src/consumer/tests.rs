@@ -395,3 +395,19 @@ fn configuration_is_validated() {
         .unwrap();
     assert_eq!(c.heartbeat_interval(), secs(10));
 }
+
+#[test]
+fn an_early_empty_poll_does_not_end_a_run() {
+    // rust-rdkafka's poll returns None before its timeout after serving a commit or rebalance
+    // event: that is no sign of being caught up.
+    let rt = Rt::new();
+    let t = topic(&rt, 1, 10);
+    t.return_early(4);
+    let h = Recorder::new(&rt, 0, Duration::ZERO);
+    let c = start(&rt, config().build().unwrap(), &t, &h);
+    let report = c.run_once().unwrap();
+    assert_eq!(report.records, 10, "{report:?}");
+    assert_eq!(h.distinct().len(), 10);
+    assert_eq!(t.committed(0), Some(10));
+    c.close().unwrap();
+}
