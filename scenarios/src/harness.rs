@@ -3,11 +3,10 @@
 //! from the event log. [`ScenarioModel`] is the [`Model`] the checkers explore.
 
 use crate::properties::{judge, Execution, Property, Rules, Violation};
-use crate::scenario::{Action, HandlerSpec, Scenario};
-use pausebeat::handler::{Handler, HandlerError};
-use pausebeat::kafka::Record;
+use crate::scenario::{Action, Scenario};
+use pausebeat::handler::Handler;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
-use pausebeat_world::{Design, Env, EventKind, EventLog, World};
+use pausebeat_world::{Design, Env, EventKind, LoggingHandler, World};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -42,39 +41,6 @@ pub struct Executed {
     pub trace: Vec<String>,
     /// Virtual time at the end.
     pub end: Instant,
-}
-
-/// The scenario's batch handler: takes the scenario's time per batch, fails in the scenario's
-/// windows, and logs `HandlerBegin` / `HandlerEnd` (the no-loss and paused-means-paused
-/// evidence).
-struct ScenarioHandler<R: Runtime> {
-    rt: R,
-    log: EventLog<R>,
-    spec: HandlerSpec,
-}
-
-impl<R: Runtime> Handler for ScenarioHandler<R> {
-    fn handle(&self, batch: &[Record]) -> Result<(), HandlerError> {
-        let records = batch.iter().map(|r| (r.partition, r.offset)).collect();
-        self.log.record(None, EventKind::HandlerBegin { records });
-        let start = self.rt.now().since_origin();
-        if !self.spec.delay.is_zero() {
-            self.rt.sleep(self.spec.delay);
-        }
-        let fail = self
-            .spec
-            .fails
-            .iter()
-            .any(|(a, b)| *a <= start && start < *b);
-        self.log.record(None, EventKind::HandlerEnd { ok: !fail });
-        if fail {
-            Err(HandlerError(
-                "the destination refused the batch (injected)".into(),
-            ))
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// One (design, scenario) pair as a model the checkers explore.
@@ -119,11 +85,12 @@ fn run_scenario<D: Design, B: Backend>(
 ) -> (Result<(), Failure>, Executed) {
     let world = World::new(rt, sc.world.clone());
     let log = world.log();
-    let handler: Arc<dyn Handler> = Arc::new(ScenarioHandler {
-        rt: rt.clone(),
-        log: log.clone(),
-        spec: sc.handler.clone(),
-    });
+    let handler: Arc<dyn Handler> = Arc::new(LoggingHandler::new(
+        rt,
+        log.clone(),
+        sc.handler.delay,
+        sc.handler.fails.clone(),
+    ));
     let env = Env {
         rt: rt.clone(),
         factory: Arc::new(world.clone()),
@@ -159,14 +126,7 @@ fn run_scenario<D: Design, B: Backend>(
         }
         // Grace: every thread of the design must end within the close bound.
         rt.sleep(sc.bounds.close);
-        let live = rt.live_threads().saturating_sub(1);
-        if live > 0 {
-            let blocked = rt.blocked_threads();
-            threads_left = blocked.iter().map(|b| b.to_string()).collect();
-            if threads_left.len() < live {
-                threads_left.push(format!("{} running", live - threads_left.len()));
-            }
-        }
+        threads_left = pausebeat_world::threads_left(rt);
         drop(instance);
     }));
     let abort = match (&played, rt.abort_reason()) {

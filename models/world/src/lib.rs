@@ -5,11 +5,13 @@
 #![warn(missing_docs)]
 
 pub mod design;
+pub mod handler;
 pub mod log;
 pub mod properties;
 pub mod world;
 
 pub use design::{Design, Env, Instance, Timing};
+pub use handler::{threads_left, LoggingHandler};
 pub use log::{Event, EventKind, EventLog, Expiry, PollOutcome};
 pub use world::{
     default_class, Fault, OtherMember, SpecError, World, WorldHandle, WorldHook, WorldSnapshot,

@@ -6,13 +6,15 @@
 #![allow(dead_code)] // each test binary uses a part of it
 
 use pausebeat::consumer::Consumer;
-use pausebeat::handler::{Handler, HandlerError};
-use pausebeat::kafka::{Offset, Partition, Record};
+use pausebeat::handler::Handler;
+use pausebeat::kafka::{Offset, Partition};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
 use pausebeat_vetted_checks::{config_for, Vetted};
 use pausebeat_world::properties::{self, Bounds, Execution, Rules};
-use pausebeat_world::{Design, Env, Event, EventKind, EventLog, Fault, Timing, World, WorldSpec};
+use pausebeat_world::{
+    Design, Env, Event, EventKind, Fault, LoggingHandler, Timing, World, WorldSpec,
+};
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -112,32 +114,6 @@ impl Story {
     }
 }
 
-/// The scenario handler: logs `HandlerBegin` / `HandlerEnd` around its delay.
-struct StoryHandler<R: Runtime> {
-    rt: R,
-    log: EventLog<R>,
-    delay: Duration,
-    fails: Vec<(Duration, Duration)>,
-}
-
-impl<R: Runtime> Handler for StoryHandler<R> {
-    fn handle(&self, batch: &[Record]) -> Result<(), HandlerError> {
-        let records = batch.iter().map(|r| (r.partition, r.offset)).collect();
-        self.log.record(None, EventKind::HandlerBegin { records });
-        let start = self.rt.now().since_origin();
-        if !self.delay.is_zero() {
-            self.rt.sleep(self.delay);
-        }
-        let fail = self.fails.iter().any(|(a, b)| *a <= start && start < *b);
-        self.log.record(None, EventKind::HandlerEnd { ok: !fail });
-        if fail {
-            Err(HandlerError("injected".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
 /// One played execution.
 pub struct Played {
     pub events: Vec<Event>,
@@ -178,30 +154,17 @@ impl Played {
     }
 }
 
-/// The design's threads still alive (called after close and the grace period).
-fn left<B: Backend>(rt: &Virtual<B>) -> Vec<String> {
-    let live = rt.live_threads().saturating_sub(1);
-    let mut left: Vec<String> = Vec::new();
-    if live > 0 {
-        left = rt.blocked_threads().iter().map(|b| b.to_string()).collect();
-        if left.len() < live {
-            left.push(format!("{} running", live - left.len()));
-        }
-    }
-    left
-}
-
 /// Plays `story` against the vetted design on `rt` (through the design adapter, or with direct
 /// calls on the consumer when the story has any).
 pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
     let world = World::new(rt, story.world.clone());
     let log = world.log();
-    let handler: Arc<dyn Handler> = Arc::new(StoryHandler {
-        rt: rt.clone(),
-        log: log.clone(),
-        delay: story.handler_delay,
-        fails: story.handler_fails.clone(),
-    });
+    let handler: Arc<dyn Handler> = Arc::new(LoggingHandler::new(
+        rt,
+        log.clone(),
+        story.handler_delay,
+        story.handler_fails.clone(),
+    ));
     let env = Env {
         rt: rt.clone(),
         factory: Arc::new(world.clone()),
@@ -259,7 +222,7 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
             log.record(None, EventKind::Workload("close".into()));
             let _ = c.close();
             rt.sleep(story.close_bound);
-            threads_left = left(rt);
+            threads_left = pausebeat_world::threads_left(rt);
             drop(c);
             return;
         }
@@ -287,7 +250,7 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
             instance.close();
         }
         rt.sleep(story.close_bound);
-        threads_left = left(rt);
+        threads_left = pausebeat_world::threads_left(rt);
         drop(instance);
     }));
     let abort = rt.abort_reason();

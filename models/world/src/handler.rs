@@ -1,0 +1,68 @@
+//! The stand-in for the destination every harness hands batches to, and the evidence it logs.
+
+use crate::log::{EventKind, EventLog};
+use pausebeat::handler::{Handler, HandlerError};
+use pausebeat::kafka::Record;
+use pausebeat::sync::{Backend, Runtime, Virtual};
+use std::time::Duration;
+
+/// A batch handler that takes `delay` of the runtime's time per batch, fails the batches it is
+/// given inside `fails` windows, and logs `HandlerBegin` / `HandlerEnd` (the evidence
+/// `no-loss` and `paused-means-paused` are judged from).
+pub struct LoggingHandler<R: Runtime> {
+    rt: R,
+    log: EventLog<R>,
+    delay: Duration,
+    fails: Vec<(Duration, Duration)>,
+}
+
+impl<R: Runtime> LoggingHandler<R> {
+    /// A handler logging to `log`.
+    pub fn new(
+        rt: &R,
+        log: EventLog<R>,
+        delay: Duration,
+        fails: Vec<(Duration, Duration)>,
+    ) -> Self {
+        LoggingHandler {
+            rt: rt.clone(),
+            log,
+            delay,
+            fails,
+        }
+    }
+}
+
+impl<R: Runtime> Handler for LoggingHandler<R> {
+    fn handle(&self, batch: &[Record]) -> Result<(), HandlerError> {
+        let records = batch.iter().map(|r| (r.partition, r.offset)).collect();
+        self.log.record(None, EventKind::HandlerBegin { records });
+        let start = self.rt.now().since_origin();
+        if !self.delay.is_zero() {
+            self.rt.sleep(self.delay);
+        }
+        let fail = self.fails.iter().any(|(a, b)| *a <= start && start < *b);
+        self.log.record(None, EventKind::HandlerEnd { ok: !fail });
+        if fail {
+            Err(HandlerError(
+                "the destination refused the batch (injected)".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The threads other than the caller that are still alive, with what each waits on (for
+/// `clean-shutdown`, called after `close()` and its grace period).
+pub fn threads_left<B: Backend>(rt: &Virtual<B>) -> Vec<String> {
+    let live = rt.live_threads().saturating_sub(1);
+    if live == 0 {
+        return Vec::new();
+    }
+    let mut left: Vec<String> = rt.blocked_threads().iter().map(|b| b.to_string()).collect();
+    if left.len() < live {
+        left.push(format!("{} running", live - left.len()));
+    }
+    left
+}
