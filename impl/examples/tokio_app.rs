@@ -16,8 +16,8 @@
 //!   through `tokio::task::spawn_blocking`, so no executor thread ever waits on Kafka.
 //!
 //! A tokio interval drives the periodic runs; a second one switches live mode on and off; a
-//! third produces records. On ctrl-c (or after the demo's few seconds) the application stops,
-//! makes a last run and closes the consumer.
+//! third produces records. On ctrl-c (or after the demo's few seconds, or once a [`Goal`] is
+//! reached) the application stops, makes a last run and closes the consumer.
 //!
 //! The core is [`app`], an `async fn` the integration test `tests/tests/tokio.rs` runs on a
 //! current-thread runtime, where any blocking call on the executor would show as timer lateness.
@@ -143,11 +143,29 @@ async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || f(&c)).await?)
 }
 
-/// The application: owns a consumer of `kafka`'s topic until `shutdown` completes, then makes a
-/// last run and closes it.
+/// When the application may stop on its own: once it has completed `runs` runs and switched live
+/// mode on `live_periods` times (counted before the last run at shutdown). A test ends on this
+/// event, not on a wall-clock window; `None` in [`app`] means "only when `shutdown` completes".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Goal {
+    /// Runs completed.
+    pub runs: u64,
+    /// Live periods switched on (and paused again).
+    pub live_periods: u64,
+}
+
+impl Goal {
+    fn reached(&self, r: &AppReport) -> bool {
+        r.runs >= self.runs && r.live_periods >= self.live_periods
+    }
+}
+
+/// The application: owns a consumer of `kafka`'s topic until `shutdown` completes (or the `goal`
+/// is reached), then makes a last run and closes it.
 pub async fn app(
     kafka: Arc<MockKafka>,
     shutdown: impl Future<Output = ()>,
+    goal: Option<Goal>,
 ) -> Result<AppReport, AppError> {
     let (kafka_config, consumer_config) = configs(&kafka)?;
     // Creating the factory runs librdkafka's configuration check (a throw-away client): quick,
@@ -174,7 +192,7 @@ pub async fn app(
     let mut next_partition = 0;
     tokio::pin!(shutdown);
 
-    loop {
+    while !goal.is_some_and(|g| g.reached(&report)) {
         // `biased`: shutdown first, then the cheap producers, then live mode, then runs; each
         // arm runs to its end before the next select (one consumer call at a time).
         tokio::select! {
@@ -224,9 +242,9 @@ pub async fn app(
     Ok(report)
 }
 
-/// Starts an embedded mock cluster with some records, and runs [`app`] until ctrl-c or
-/// `run_for`.
-pub async fn demo(run_for: Duration) -> Result<AppReport, AppError> {
+/// Starts an embedded mock cluster with some records, and runs [`app`] until ctrl-c, `run_for`
+/// (if given) or the `goal` (if given).
+pub async fn demo(run_for: Option<Duration>, goal: Option<Goal>) -> Result<AppReport, AppError> {
     let kafka = tokio::task::spawn_blocking(|| -> Result<MockKafka, MockError> {
         let kafka = MockKafka::start(MockOptions::default())?;
         for p in 0..kafka.partitions() {
@@ -241,13 +259,18 @@ pub async fn demo(run_for: Duration) -> Result<AppReport, AppError> {
             r = tokio::signal::ctrl_c() => {
                 if let Err(e) = r {
                     tracing::warn!("no ctrl-c handler: {e}");
-                    tokio::time::sleep(run_for).await;
+                    std::future::pending::<()>().await;
                 }
             }
-            () = tokio::time::sleep(run_for) => {}
+            () = async {
+                match run_for {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
         }
     };
-    let mut report = app(kafka.clone(), shutdown).await?;
+    let mut report = app(kafka.clone(), shutdown, goal).await?;
     report.produced += 100 * kafka.partitions() as u64;
     // The mock cluster's teardown waits for its threads: not on the executor either.
     tokio::task::spawn_blocking(move || drop(kafka)).await?;
@@ -256,7 +279,7 @@ pub async fn demo(run_for: Duration) -> Result<AppReport, AppError> {
 
 #[tokio::main]
 async fn main() -> Result<(), AppError> {
-    let report = demo(Duration::from_secs(5)).await?;
+    let report = demo(Some(Duration::from_secs(5)), None).await?;
     println!("{report:#?}");
     Ok(())
 }

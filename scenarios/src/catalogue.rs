@@ -2,12 +2,19 @@
 //! a scenario says otherwise (45 s session, 300 s max.poll.interval, 5 s polls, 300 s period,
 //! heartbeat tick every 150 s, static instance id).
 
-use crate::scenario::{secs, Scenario};
+use crate::scenario::{secs, Op, Scenario};
 use pausebeat::kafka::{ErrorClass, ErrorCode};
 use pausebeat_world::Fault;
 
 /// Every scenario, in the order `list` and `verify` show them.
 pub fn all() -> Vec<Scenario> {
+    let mut all = written();
+    all.extend(meetings());
+    all
+}
+
+/// The scenarios written one by one.
+pub fn written() -> Vec<Scenario> {
     vec![
         happy_path(),
         resume_during_outage(),
@@ -26,6 +33,122 @@ pub fn all() -> Vec<Scenario> {
         long_pause_many_intervals(),
         commit_failure_restart(),
     ]
+}
+
+/// The background against which two operations meet in [`meetings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// Paused after a run; records waiting.
+    Paused,
+    /// A restart is in flight: the membership was lost at 140 s and creating consumers fails
+    /// until 200 s.
+    Restart,
+    /// Every broker is down from 140 s to 400 s.
+    Outage,
+    /// Another member joins at 148 s and leaves at 156 s (two partitions).
+    Rebalance,
+    /// Every batch takes 60 s in the handler.
+    SlowHandler,
+}
+
+impl Context {
+    /// Every context.
+    pub const ALL: [Context; 5] = [
+        Context::Paused,
+        Context::Restart,
+        Context::Outage,
+        Context::Rebalance,
+        Context::SlowHandler,
+    ];
+
+    /// Its name in scenario names (empty for the plain one).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Context::Paused => "",
+            Context::Restart => "-restarting",
+            Context::Outage => "-outage",
+            Context::Rebalance => "-rebalance",
+            Context::SlowHandler => "-slow-handler",
+        }
+    }
+
+    fn story(self) -> &'static str {
+        match self {
+            Context::Paused => "paused after a run, records waiting",
+            Context::Restart => {
+                "a restart in flight (membership lost at 140 s, creates fail until 200 s)"
+            }
+            Context::Outage => "every broker down from 140 s to 400 s",
+            Context::Rebalance => "another member joins at 148 s and leaves at 156 s",
+            Context::SlowHandler => "every batch takes 60 s in the handler",
+        }
+    }
+
+    fn apply(self, s: Scenario) -> Scenario {
+        match self {
+            Context::Paused => s,
+            Context::Restart => s
+                .fault(Fault::PollErrors {
+                    from: secs(140),
+                    until: secs(141),
+                    class: ErrorClass::NonRetriable,
+                    code: ErrorCode::UnknownMember,
+                })
+                .fault(Fault::CreateFails {
+                    from: secs(140),
+                    until: secs(200),
+                }),
+            Context::Outage => s.fault(Fault::BrokerDown {
+                from: secs(140),
+                until: secs(400),
+            }),
+            Context::Rebalance => s.partitions(2).records_at(100, 1, 2).member(148, Some(156)),
+            Context::SlowHandler => s.handler_takes(secs(60)),
+        }
+    }
+}
+
+/// Every pair of operations among run, pause, resume, suspend and close called at once from two
+/// application threads (`main` and `app-2`, each at a second between 150 s and 152 s chosen by
+/// the checkers), in every [`Context`]. A run at 0 s comes first; records arrive at 100 s; a run
+/// at 500 s catches up (unless the pair closed the consumer).
+pub fn meetings() -> Vec<Scenario> {
+    let ops = [Op::Run, Op::Pause, Op::Resume, Op::Suspend, Op::Close];
+    let mut out = vec![];
+    for ctx in Context::ALL {
+        for (i, &a) in ops.iter().enumerate() {
+            for &b in &ops[i..] {
+                out.push(meeting(a, b, ctx));
+            }
+        }
+    }
+    out
+}
+
+/// Two operations meeting (see [`meetings`]).
+pub fn meeting(a: Op, b: Op, ctx: Context) -> Scenario {
+    let name = format!("meet-{a}-{b}{}", ctx.suffix());
+    let story = format!(
+        "{a}() on main and {b}() on app-2, each at 150-152 s (chosen); {}",
+        ctx.story()
+    );
+    let mut s = Scenario::new(name, story)
+        .reference("pairs of concurrent operations")
+        .records(0, 3)
+        .records_at(100, 0, 2)
+        .run_at(0);
+    s = ctx.apply(s);
+    s = s
+        .call_at(a, 150)
+        .between(150, 152)
+        .call_at(b, 150)
+        .on("app-2")
+        .between(150, 152);
+    if a == Op::Close || b == Op::Close {
+        s.records_may_remain()
+    } else {
+        s.run_at(500)
+    }
 }
 
 /// Looks a scenario up by name.

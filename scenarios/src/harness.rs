@@ -1,12 +1,14 @@
 //! Runs one scenario against one design for one execution: builds the world, starts the design,
-//! plays the workload on the main thread in virtual time, shuts down, and judges every property
-//! from the event log. [`ScenarioModel`] is the [`Model`] the checkers explore.
+//! plays the workload's timelines (the main thread's, and one thread per named application
+//! thread) in virtual time, shuts down, and judges every property from the event log. Every call
+//! the harness makes is logged (called, returned, with the result); the call-level properties
+//! are judged from those records. [`ScenarioModel`] is the [`Model`] the checkers explore.
 
 use crate::properties::{judge, Execution, Property, Rules, Violation};
-use crate::scenario::{Action, Scenario};
+use crate::scenario::{Scenario, Step, When, MAIN};
 use pausebeat::handler::Handler;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
-use pausebeat_world::{Design, Env, EventKind, LoggingHandler, World};
+use pausebeat_world::{Design, Env, EventKind, EventLog, Instance, LoggingHandler, Op, World};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -100,32 +102,40 @@ fn run_scenario<D: Design, B: Backend>(
     };
     let mut threads_left = Vec::new();
     let played = panic::catch_unwind(AssertUnwindSafe(|| {
-        let instance = D::start(env);
-        let mut closed = false;
-        for (i, step) in sc.steps.iter().enumerate() {
-            let now = rt.now().since_origin();
-            if step.at > now {
-                rt.sleep(step.at - now);
-            }
-            match step.action {
-                Action::Run => {
-                    log.record(None, EventKind::Workload(format!("run #{}", i + 1)));
-                    instance.run();
-                }
-                Action::Close => {
-                    log.record(None, EventKind::Workload("close".into()));
-                    instance.close();
-                    closed = true;
-                    break;
-                }
+        let instance: Arc<dyn Instance> = Arc::from(D::start(env));
+        // Every application thread but main plays its timeline on a thread of its own.
+        let mut others = Vec::new();
+        for name in sc.threads().into_iter().filter(|t| *t != MAIN) {
+            let steps: Vec<Step> = sc
+                .steps
+                .iter()
+                .filter(|s| s.thread == name)
+                .cloned()
+                .collect();
+            let (rt2, instance2, log2) = (rt.clone(), instance.clone(), log.clone());
+            others.push(rt.spawn(name, move || play(&rt2, &*instance2, &log2, &steps)));
+        }
+        let mine: Vec<Step> = sc
+            .steps
+            .iter()
+            .filter(|s| s.thread == MAIN)
+            .cloned()
+            .collect();
+        let mut closed = play(rt, &*instance, &log, &mine);
+        for t in others {
+            match t.join() {
+                Ok(c) => closed |= c,
+                Err(p) => panic::resume_unwind(p),
             }
         }
         if !closed {
             log.record(None, EventKind::Workload("close (end of scenario)".into()));
-            instance.close();
+            call(&*instance, &log, Op::Close);
         }
-        // Grace: every thread of the design must end within the close bound.
-        rt.sleep(sc.bounds.close);
+        // Every thread of the design must have ended within the grace after close() returned.
+        if !sc.bounds.close_grace.is_zero() {
+            rt.sleep(sc.bounds.close_grace);
+        }
         threads_left = pausebeat_world::threads_left(rt);
         drop(instance);
     }));
@@ -151,6 +161,7 @@ fn run_scenario<D: Design, B: Backend>(
         bounds: sc.bounds.clone(),
         max_poll_interval: sc.timing.max_poll_interval,
         judge_shutdown: sc.closes(),
+        all_records_due: sc.all_records_due,
     };
     let x = Execution {
         rules: &rules,
@@ -187,6 +198,45 @@ fn run_scenario<D: Design, B: Backend>(
         }
     };
     (result, executed)
+}
+
+/// Calls `op` on the design, recording the call and its return in the log.
+fn call(instance: &dyn Instance, log: &EventLog<impl Runtime>, op: Op) {
+    log.record(None, EventKind::Call { op });
+    let error = instance.call(op).err().map(|e| e.to_string());
+    log.record(None, EventKind::Return { op, error });
+}
+
+/// Plays one application thread's timeline; true if it closed the consumer (its last step).
+fn play<R: Runtime>(rt: &R, instance: &dyn Instance, log: &EventLog<R>, steps: &[Step]) -> bool {
+    for step in steps {
+        let at = match &step.at {
+            When::At(t) => *t,
+            When::OneOf(ts) => {
+                let t = ts[rt.pick(ts.len())];
+                let (first, last) = (ts[0].as_secs(), ts[ts.len() - 1].as_secs());
+                log.record(
+                    None,
+                    EventKind::Workload(format!(
+                        "{} at {}s (chosen among {} instants, {first}..{last}s)",
+                        step.op,
+                        t.as_secs(),
+                        ts.len()
+                    )),
+                );
+                t
+            }
+        };
+        let now = rt.now().since_origin();
+        if at > now {
+            rt.sleep(at - now);
+        }
+        call(instance, log, step.op);
+        if step.op == Op::Close {
+            return true;
+        }
+    }
+    false
 }
 
 fn describe_panic(p: &(dyn std::any::Any + Send)) -> String {

@@ -534,7 +534,7 @@ fn cmd_list() {
     println!("\nEXPECTATIONS (anything not listed: every property holds)");
     for s in catalogue::all() {
         for (d, _) in designs::all() {
-            let e = expectation(d, s.name);
+            let e = expectation(d, &s.name);
             if let Expected::Violation(ps) = e.outcome {
                 let names: Vec<&str> = ps.iter().map(|p| p.name()).collect();
                 println!("  {d:<12} {:<32} violates {}", s.name, names.join(" or "));

@@ -2,6 +2,12 @@
 //! these virtual times, *then* every property holds (or, for a known-bad design, the expected one
 //! is violated).
 //!
+//! Every operation of the design ([`Op`]: run, pause, resume, suspend, close) can be a step, on
+//! the main thread or on a named application thread (`.on("app-2")`); each thread plays its own
+//! timeline, concurrently with the others and with the design's threads. A step's time can be
+//! left to the checkers (`.between(300, 310)`, `.one_of(&[..])`): they explore the choice as
+//! they explore interleavings, and it is part of the replayable schedule.
+//!
 //! ```
 //! use pausebeat_scenarios::scenario::{secs, Scenario};
 //! use pausebeat_world::Fault;
@@ -11,13 +17,17 @@
 //!     .fault(Fault::BrokerDown { from: secs(100), until: secs(800) })
 //!     .run_at(0)
 //!     .run_at(300)
+//!     .resume_at(305).on("app-2").between(301, 309)
 //!     .run_at(900);
-//! assert_eq!(s.steps.len(), 3);
+//! assert_eq!(s.steps.len(), 4);
+//! assert_eq!(s.threads(), vec!["main", "app-2"]);
 //! ```
 
 use pausebeat::kafka::Partition;
+pub use pausebeat_world::Op;
 use pausebeat_world::Timing;
 use pausebeat_world::{Fault, OtherMember, WorldSpec};
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Seconds, for readable scenarios.
@@ -25,22 +35,38 @@ pub const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// What the scenario's main thread (the application, Go's cron goroutine) does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// One scheduled run.
-    Run,
-    /// Shut the consumer down.
-    Close,
+/// The thread that plays the steps not placed on a named one (the application's main thread,
+/// Go's cron goroutine).
+pub const MAIN: &str = "main";
+
+/// When a step happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    /// At this virtual time (or at once, if the thread is already past it).
+    At(Duration),
+    /// At one of these instants: the checkers choose (and explore the choice).
+    OneOf(Vec<Duration>),
 }
 
-/// A workload step: at a virtual time, an action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl When {
+    /// Every instant it may be.
+    pub fn instants(&self) -> Vec<Duration> {
+        match self {
+            When::At(t) => vec![*t],
+            When::OneOf(ts) => ts.clone(),
+        }
+    }
+}
+
+/// A workload step: on a thread, at a (possibly chosen) virtual time, an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// When.
-    pub at: Duration,
+    pub at: When,
     /// What.
-    pub action: Action,
+    pub op: Op,
+    /// Which application thread calls it ([`MAIN`] by default).
+    pub thread: &'static str,
 }
 
 /// The scenario's batch handler (the stand-in for the destination).
@@ -72,9 +98,9 @@ pub use pausebeat_world::properties::Bounds;
 #[derive(Clone, Debug)]
 pub struct Scenario {
     /// Its name (`pausebeat verify --scenario NAME`).
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// The story in one line.
-    pub story: &'static str,
+    pub story: Cow<'static, str>,
     /// The section of `go-batch-consumer.md` (or `prior-art.md`) it follows, if any.
     pub reference: &'static str,
     /// Given: the world.
@@ -89,15 +115,18 @@ pub struct Scenario {
     pub bounds: Bounds,
     /// Virtual time after which the execution is aborted.
     pub horizon: Duration,
+    /// `no-loss` requires every produced record to be handled by the end (false when the story
+    /// shuts the consumer down on purpose before it could read everything).
+    pub all_records_due: bool,
 }
 
 impl Scenario {
     /// A scenario with the Go defaults, one partition and nothing happening yet.
-    pub fn new(name: &'static str, story: &'static str) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, story: impl Into<Cow<'static, str>>) -> Self {
         let timing = Timing::default();
         Scenario {
-            name,
-            story,
+            name: name.into(),
+            story: story.into(),
             reference: "",
             world: WorldSpec {
                 partitions: 1,
@@ -110,7 +139,15 @@ impl Scenario {
             steps: Vec::new(),
             bounds: Bounds::default(),
             horizon: secs(4 * 3600),
+            all_records_due: true,
         }
+    }
+
+    /// The story shuts the consumer down before it could read every record: `no-loss` judges
+    /// the commits only.
+    pub fn records_may_remain(mut self) -> Self {
+        self.all_records_due = false;
+        self
     }
 
     /// The section of the reference it follows.
@@ -189,22 +226,85 @@ impl Scenario {
         self
     }
 
-    /// A run at `at` seconds.
-    pub fn run_at(mut self, at: u64) -> Self {
+    /// `op` is called at `at` seconds (on the main thread; see [`on`](Self::on)).
+    pub fn call_at(mut self, op: Op, at: u64) -> Self {
         self.steps.push(Step {
-            at: secs(at),
-            action: Action::Run,
+            at: When::At(secs(at)),
+            op,
+            thread: MAIN,
         });
         self
     }
 
+    /// A run at `at` seconds.
+    pub fn run_at(self, at: u64) -> Self {
+        self.call_at(Op::Run, at)
+    }
+
+    /// `pause()` at `at` seconds.
+    pub fn pause_at(self, at: u64) -> Self {
+        self.call_at(Op::Pause, at)
+    }
+
+    /// `resume()` at `at` seconds.
+    pub fn resume_at(self, at: u64) -> Self {
+        self.call_at(Op::Resume, at)
+    }
+
+    /// `suspend()` at `at` seconds.
+    pub fn suspend_at(self, at: u64) -> Self {
+        self.call_at(Op::Suspend, at)
+    }
+
     /// The consumer is shut down at `at` seconds (a scenario always ends with a close anyway).
-    pub fn close_at(mut self, at: u64) -> Self {
-        self.steps.push(Step {
-            at: secs(at),
-            action: Action::Close,
-        });
+    pub fn close_at(self, at: u64) -> Self {
+        self.call_at(Op::Close, at)
+    }
+
+    /// The previous step is called by the application thread `thread` (each thread plays its
+    /// own steps in order, concurrently with the other threads).
+    pub fn on(mut self, thread: &'static str) -> Self {
+        if let Some(s) = self.steps.last_mut() {
+            s.thread = thread;
+        }
         self
+    }
+
+    /// The previous step happens at a whole second from `from` to `until` (both included),
+    /// chosen by the checkers.
+    pub fn between(mut self, from: u64, until: u64) -> Self {
+        if let Some(s) = self.steps.last_mut() {
+            s.at = When::OneOf((from..=until.max(from)).map(secs).collect());
+        }
+        self
+    }
+
+    /// The previous step happens at one of these seconds, chosen by the checkers.
+    pub fn one_of(mut self, at: &[u64]) -> Self {
+        if let Some(s) = self.steps.last_mut() {
+            s.at = When::OneOf(at.iter().copied().map(secs).collect());
+        }
+        self
+    }
+
+    /// The application threads, [`MAIN`] first, then in the order of their first step.
+    pub fn threads(&self) -> Vec<&'static str> {
+        let mut out = vec![MAIN];
+        for s in &self.steps {
+            if !out.contains(&s.thread) {
+                out.push(s.thread);
+            }
+        }
+        out
+    }
+
+    /// The operations the scenario calls.
+    pub fn ops(&self) -> Vec<Op> {
+        let mut ops: Vec<Op> = self.steps.iter().map(|s| s.op).collect();
+        ops.push(Op::Close); // the closing teardown
+        ops.sort();
+        ops.dedup();
+        ops
     }
 
     /// Changes the bounds.
@@ -215,7 +315,7 @@ impl Scenario {
 
     /// True if the story closes the consumer (a `close_at` step).
     pub fn closes(&self) -> bool {
-        self.steps.iter().any(|s| s.action == Action::Close)
+        self.steps.iter().any(|s| s.op == Op::Close)
     }
 
     /// The number of records the scenario produces.

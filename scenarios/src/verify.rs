@@ -7,7 +7,7 @@ use crate::expect::{expectation, Expected};
 use crate::harness::{Executed, Failure, ScenarioModel};
 use crate::scenario::Scenario;
 use pausebeat::sync::explore::{explore, replay, Checker, Outcome, ReplayError};
-use pausebeat_world::Design;
+use pausebeat_world::{Design, Op};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,7 +78,8 @@ pub struct CheckResult {
     pub scenario: String,
     /// The checker.
     pub checker: String,
-    /// `pass`, `violation` or `error`.
+    /// `pass`, `violation`, `vacuous` (the scenario's purpose was never exercised),
+    /// `not-applicable` (the design lacks an operation the scenario calls) or `error`.
     pub verdict: String,
     /// `pass` or `violation`.
     pub expected: String,
@@ -113,39 +114,73 @@ struct RunOne<'a> {
     checker: &'a Checker,
 }
 
+/// The operations `scenario` calls that design `D` does not offer (then the check is not
+/// applicable).
+pub fn missing_ops<D: Design>(scenario: &Scenario) -> Vec<Op> {
+    scenario
+        .ops()
+        .into_iter()
+        .filter(|op| !D::OFFERS.contains(op))
+        .collect()
+}
+
 impl WithDesign for RunOne<'_> {
-    type Out = (Outcome<Failure>, usize, Duration);
+    type Out = Result<(Outcome<Failure>, usize, Duration), Vec<Op>>;
     fn with<D: Design>(self) -> Self::Out {
+        let missing = missing_ops::<D>(self.scenario);
+        if !missing.is_empty() {
+            return Err(missing);
+        }
         let model = Arc::new(ScenarioModel::<D>::new(Arc::new(self.scenario.clone())));
         let r = explore(self.checker, model);
-        (r.outcome, r.schedules, r.elapsed)
+        Ok((r.outcome, r.schedules, r.elapsed))
     }
+}
+
+fn not_applicable(design: &str, scenario: &str, checker: &str, missing: &[Op]) -> CheckResult {
+    let mut r = result_of(
+        design,
+        scenario,
+        checker,
+        Outcome::Error(String::new()),
+        0,
+        Duration::ZERO,
+    );
+    let names: Vec<&str> = missing.iter().map(|o| o.name()).collect();
+    r.verdict = "not-applicable".into();
+    r.message = Some(format!("the design does not offer {}", names.join(", ")));
+    r.as_expected = true;
+    r
 }
 
 /// Runs one check in this process. `None` if the design or scenario is unknown.
 pub fn run_check(design: &str, scenario: &Scenario, checker: &Checker) -> Option<CheckResult> {
-    let (outcome, schedules, elapsed) = dispatch(design, RunOne { scenario, checker })?;
-    Some(result_of(
-        design,
-        scenario.name,
-        checker.name(),
-        outcome,
-        schedules,
-        elapsed,
-    ))
+    Some(match dispatch(design, RunOne { scenario, checker })? {
+        Ok((outcome, schedules, elapsed)) => result_of(
+            design,
+            &scenario.name,
+            checker.name(),
+            outcome,
+            schedules,
+            elapsed,
+        ),
+        Err(missing) => not_applicable(design, &scenario.name, checker.name(), &missing),
+    })
 }
 
 /// Runs one check of design `D` (a user's own, say) on `scenario`.
 pub fn check_design<D: Design>(scenario: &Scenario, checker: &Checker) -> CheckResult {
-    let (outcome, schedules, elapsed) = RunOne { scenario, checker }.with::<D>();
-    result_of(
-        D::NAME,
-        scenario.name,
-        checker.name(),
-        outcome,
-        schedules,
-        elapsed,
-    )
+    match (RunOne { scenario, checker }).with::<D>() {
+        Ok((outcome, schedules, elapsed)) => result_of(
+            D::NAME,
+            &scenario.name,
+            checker.name(),
+            outcome,
+            schedules,
+            elapsed,
+        ),
+        Err(missing) => not_applicable(D::NAME, &scenario.name, checker.name(), &missing),
+    }
 }
 
 /// Runs the whole catalogue against design `D` with the default checkers.
@@ -153,7 +188,7 @@ pub fn verify_design<D: Design>(budget: &Budget) -> Vec<CheckResult> {
     let mut out = vec![];
     for s in catalogue::all() {
         for c in DEFAULT_CHECKERS {
-            if c == "loom" && !crate::expect::loom_fits(D::NAME, s.name) {
+            if c == "loom" && !crate::expect::loom_fits(D::NAME, &s.name) {
                 continue;
             }
             if let Some(checker) = budget.checker(c) {

@@ -35,9 +35,13 @@ fn the_tokio_app_never_blocks_its_executor_and_loses_nothing() {
                     last = now;
                 }
             });
-            let report = tokio_app::demo(Duration::from_secs(5))
-                .await
-                .expect("the app");
+            // Ends on events (two runs and a live period done), never on a wall-clock window;
+            // the 60 s above is only a guard.
+            let goal = tokio_app::Goal {
+                runs: 2,
+                live_periods: 1,
+            };
+            let report = tokio_app::demo(None, Some(goal)).await.expect("the app");
             watcher.abort();
             (report, Duration::from_micros(worst.load()))
         })

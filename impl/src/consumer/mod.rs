@@ -224,17 +224,19 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         }
     }
 
+    // The public calls (resume, pause, suspend, run_once, close) are not reported to the probe:
+    // their caller sees them (the checkers' harness records every call it makes). The probe
+    // hears only what the consumer does on its own: the resume a run implies, and the pause or
+    // suspend it returns to at the end of a run.
+
     fn resume(&self) {
-        self.note(DesignEvent::ResumeCalled);
         self.shared.request(Mode::Running);
         // Full: a wake-up is pending already. Closed cannot happen (the wake channel is never
         // closed); after close() the owner is gone and the request is moot.
         let _ = self.wake.try_send(());
-        self.note(DesignEvent::ResumeReturned { ok: true });
     }
 
     fn pause(&self) -> Result<(), ConsumerError> {
-        self.note(DesignEvent::PauseCalled);
         self.shared.request(Mode::Paused);
         let r = if self.on_handler_thread() {
             // From inside the handler: the owner hands no further batch once it sees the mode;
@@ -244,25 +246,19 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         } else {
             self.call("pause", |reply| Command::Pause { reply })
         };
-        self.note(DesignEvent::PauseReturned);
         r
     }
 
     fn suspend(&self) -> Result<(), ConsumerError> {
-        self.note(DesignEvent::SuspendCalled);
         self.shared.request(Mode::Suspended);
-        let r = self
-            .call("suspend", |reply| Command::Suspend { reply })
-            .and_then(|r| r);
-        self.note(DesignEvent::SuspendReturned);
-        r
+        self.call("suspend", |reply| Command::Suspend { reply })
+            .and_then(|r| r)
     }
 
     fn run_once(&self) -> Result<RunReport, ConsumerError> {
         if self.on_handler_thread() {
             return Err(ConsumerError::CalledFromHandler("run_once"));
         }
-        self.note(DesignEvent::RunStarted);
         // A run consumes: when the consumer was paused or suspended, it is an implied resume
         // (and the owner returns to that mode at the end: an implied pause or suspend).
         if self.shared.mode() != Mode::Running {
@@ -308,7 +304,6 @@ impl<R: Runtime, P: Probe> Link<R, P> {
                 None => Err(ConsumerError::Closed),
             },
         };
-        self.note(DesignEvent::RunEnded);
         result
     }
 }
@@ -463,13 +458,6 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
     /// within the same bound ([`ConsumerError::Timeout`] otherwise, the thread then ends on its
     /// own). Calling it again does nothing.
     pub fn close(&self) -> Result<(), ConsumerError> {
-        self.link.note(DesignEvent::CloseCalled);
-        let r = self.close_threads();
-        self.link.note(DesignEvent::CloseReturned);
-        r
-    }
-
-    fn close_threads(&self) -> Result<(), ConsumerError> {
         if self.link.on_handler_thread() {
             return Err(ConsumerError::CalledFromHandler("close"));
         }

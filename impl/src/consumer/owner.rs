@@ -398,6 +398,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     fn start_run(&mut self, replies: Vec<Chan<R, RunReply>>) {
         tracing::debug!(consumer = self.cfg.name(), "run started");
+        // The moment the run is admitted, which its caller cannot see.
+        self.note(DesignEvent::RunStarted);
         self.run = Some(ActiveRun {
             replies,
             report: RunReport::default(),
@@ -595,6 +597,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             }
         }
         self.publish_state();
+        self.note(DesignEvent::RunEnded);
         let mut report = run.report;
         report.ended_in = self.shared.state();
         let result = run.outcome.unwrap_or(Ok(())).map(|()| report);
@@ -729,11 +732,18 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             let _ = r.try_send(Ok(()));
         }
         tracing::debug!(consumer = self.cfg.name(), "suspended");
+        // Runs asked for while the suspend was pending waited for it; they start now (a run
+        // after a suspend reopens). Without a run in progress nothing else would start them.
+        if self.run.is_none() && !self.queued_runs.is_empty() {
+            let replies = std::mem::take(&mut self.queued_runs);
+            self.start_run(replies);
+        }
     }
 
     fn shutdown(&mut self) {
         self.end_run(Err(ConsumerError::Closed));
         if let Some(run) = self.run.take() {
+            self.note(DesignEvent::RunEnded);
             for r in run.replies {
                 let _ = r.try_send(RunReply {
                     result: Err(ConsumerError::Closed),

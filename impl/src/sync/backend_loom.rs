@@ -59,6 +59,43 @@ impl Backend for Loom {
     fn choose(_n: usize) -> usize {
         0
     }
+    fn pick(n: usize) -> usize {
+        PICKS.with(|p| p.borrow_mut().next(n))
+    }
+}
+
+/// The data choices of the loom exploration running on this OS thread: loom has no data
+/// nondeterminism, so the driver ([`explore`](super::explore)) fixes every choice for a whole
+/// exploration and enumerates the combinations across explorations. loom runs every model thread
+/// as a coroutine on the thread that called it, so a thread-local is shared by all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Picks {
+    /// The value of each choice, in the order an execution makes them (missing: 0).
+    pub fixed: Vec<usize>,
+    /// The most alternatives seen at each position, over the executions so far.
+    pub arities: Vec<usize>,
+    /// The next position in the current execution.
+    pub pos: usize,
+}
+
+impl Picks {
+    fn next(&mut self, n: usize) -> usize {
+        let i = self.pos;
+        self.pos += 1;
+        if self.arities.len() <= i {
+            self.arities.resize(i + 1, 1);
+        }
+        self.arities[i] = self.arities[i].max(n);
+        self.fixed
+            .get(i)
+            .copied()
+            .unwrap_or(0)
+            .min(n.saturating_sub(1))
+    }
+}
+
+thread_local! {
+    pub(crate) static PICKS: std::cell::RefCell<Picks> = std::cell::RefCell::new(Picks::default());
 }
 
 super::impl_atomic_ops!(loom::sync::atomic);

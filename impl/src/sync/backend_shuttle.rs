@@ -59,6 +59,9 @@ impl Backend for Shuttle {
         use shuttle::rand::Rng;
         shuttle::rand::thread_rng().gen_range(0..n.max(1))
     }
+    fn pick(n: usize) -> usize {
+        Self::choose(n)
+    }
 }
 
 super::impl_atomic_ops!(shuttle::sync::atomic);

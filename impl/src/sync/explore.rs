@@ -5,13 +5,22 @@
 //! driver stops at the first violation and returns it with a schedule string that reproduces it:
 //!
 //! * shuttle: `shuttle:<shuttle's own encoded schedule>` (the string `shuttle::replay` takes);
-//! * loom: `loom:<preemption bound>:<execution number>`. loom's exploration is deterministic, so
-//!   re-running it with the same bound reaches the same execution again.
+//! * loom: `loom:<preemption bound>:<execution number>[:<picks>]`. loom's exploration is
+//!   deterministic, so re-running it with the same bound (and the same data choices) reaches the
+//!   same execution again.
+//!
+//! Data choices ([`Runtime::pick`](super::Runtime::pick): when a scenario step happens) are
+//! recorded by shuttle in its schedule. loom has no data nondeterminism, so the driver fixes the
+//! value of every choice for one whole exploration and enumerates the combinations: one
+//! execution with every choice 0 tells how many alternatives each has, then every combination
+//! is explored with an equal share of the execution budget (`<picks>` in the schedule string,
+//! e.g. `3.0.1`, names the combination).
 //!
 //! Panics are the control flow here, so the driver installs (once) a panic hook that stays quiet
 //! for its own payloads ([`Aborted`](super::Aborted) and the stop signal) and defers to the
 //! previous hook for everything else.
 
+use super::backend_loom::{Picks, PICKS};
 use super::{Aborted, Loom, Model, Shuttle, Virtual};
 use std::any::Any;
 use std::fmt;
@@ -203,11 +212,14 @@ pub fn explore<M: Model>(checker: &Checker, model: Arc<M>) -> Report<M::Failure>
     let start = Instant::now();
     let count = Arc::new(AtomicUsize::new(0));
     let found: Arc<Mutex<Option<Found<M::Failure>>>> = Arc::new(Mutex::new(None));
+    let mut loom_exhaustive = false;
     let result = match checker {
         Checker::Loom {
             preemptions,
             max_executions,
-        } => run_loom(*preemptions, *max_executions, None, model, &count, &found),
+        } => run_loom(*preemptions, *max_executions, model, &count, &found).map(|exhaustive| {
+            loom_exhaustive = exhaustive;
+        }),
         _ => run_shuttle(checker, model, &count, &found),
     };
     let schedules = count.load(Ordering::SeqCst);
@@ -219,7 +231,7 @@ pub fn explore<M: Model>(checker: &Checker, model: Arc<M>) -> Report<M::Failure>
         },
         (None, Err(msg)) => Outcome::Error(msg),
         (None, Ok(())) => Outcome::Pass {
-            exhaustive: matches!(checker, Checker::Loom { max_executions, .. } if schedules < *max_executions),
+            exhaustive: loom_exhaustive,
         },
     };
     Report {
@@ -262,11 +274,21 @@ pub fn replay<M: Model>(
             });
         })
     } else if let Some(rest) = schedule.trim().strip_prefix("loom:") {
-        let (bound, exec) = rest.split_once(':').ok_or_else(bad)?;
-        let bound: usize = bound.parse().map_err(|_| bad())?;
-        let exec: usize = exec.parse().map_err(|_| bad())?;
+        let mut parts = rest.split(':');
+        let bound: usize = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        let exec: usize = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        let picks: Vec<usize> = match parts.next() {
+            None | Some("") => vec![],
+            Some(p) => p
+                .split('.')
+                .map(|v| v.parse::<usize>().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?,
+        };
+        if parts.next().is_some() {
+            return Err(bad());
+        }
         let passed2 = passed.clone();
-        let r = run_loom_at(bound, exec, model, &count, &found, passed2);
+        let r = run_loom_at(bound, exec, picks, model, &count, &found, passed2);
         if count.load(Ordering::SeqCst) < exec && r.is_ok() {
             return Err(ReplayError::LoomEnded(count.load(Ordering::SeqCst)));
         }
@@ -371,32 +393,131 @@ fn loom_builder(preemptions: usize, max_executions: Option<usize>) -> loom::mode
     b
 }
 
+/// The schedule-string suffix naming a combination of data choices.
+fn picks_suffix(picks: &[usize]) -> String {
+    if picks.is_empty() {
+        String::new()
+    } else {
+        let v: Vec<String> = picks.iter().map(|p| p.to_string()).collect();
+        format!(":{}", v.join("."))
+    }
+}
+
+/// The combination after `v` over `arities` (odometer order), `None` after the last.
+fn next_combination(v: &[usize], arities: &[usize]) -> Option<Vec<usize>> {
+    let mut v: Vec<usize> = v.to_vec();
+    v.resize(arities.len(), 0);
+    for i in (0..v.len()).rev() {
+        if v[i] + 1 < arities[i] {
+            v[i] += 1;
+            for x in &mut v[i + 1..] {
+                *x = 0;
+            }
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// One loom exploration with every data choice fixed to `picks`, at most `budget` executions.
+/// Returns how many it ran, or the driver's error.
+fn loom_once<M: Model>(
+    preemptions: usize,
+    budget: usize,
+    picks: &[usize],
+    model: &Arc<M>,
+    count: &Arc<AtomicUsize>,
+    found: &Arc<Mutex<Option<Found<M::Failure>>>>,
+) -> Result<usize, String> {
+    let (model, count, found) = (model.clone(), count.clone(), found.clone());
+    let suffix = picks_suffix(picks);
+    PICKS.with(|p| p.borrow_mut().fixed = picks.to_vec());
+    let local = Arc::new(AtomicUsize::new(0));
+    let local2 = local.clone();
+    catch(move || {
+        loom_builder(preemptions, Some(budget)).check(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            let i = local2.fetch_add(1, Ordering::SeqCst) + 1;
+            PICKS.with(|p| p.borrow_mut().pos = 0);
+            let rt = Virtual::<Loom>::new();
+            if let Err(failure) = model.execute(&rt) {
+                stop_with(
+                    &rt,
+                    &found,
+                    failure,
+                    format!("loom:{preemptions}:{i}{suffix}"),
+                );
+            }
+        })
+    })?;
+    Ok(local.load(Ordering::SeqCst))
+}
+
+/// loom over every combination of the model's data choices; true if the whole bounded space
+/// was explored within the budget.
 fn run_loom<M: Model>(
     preemptions: usize,
     max_executions: usize,
-    _at: Option<usize>,
     model: Arc<M>,
     count: &Arc<AtomicUsize>,
     found: &Arc<Mutex<Option<Found<M::Failure>>>>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let (count, found) = (count.clone(), found.clone());
+    let stopped = |found: &Arc<Mutex<Option<Found<M::Failure>>>>| {
+        found.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    };
     // loom keeps per-thread state: give every exploration a fresh OS thread.
     in_fresh_thread(move || {
-        catch(move || {
-            loom_builder(preemptions, Some(max_executions)).check(move || {
-                let i = count.fetch_add(1, Ordering::SeqCst) + 1;
-                let rt = Virtual::<Loom>::new();
-                if let Err(failure) = model.execute(&rt) {
-                    stop_with(&rt, &found, failure, format!("loom:{preemptions}:{i}"));
-                }
-            })
-        })
+        PICKS.with(|p| *p.borrow_mut() = Picks::default());
+        // One execution with every choice 0 tells which choices the model makes.
+        let ran = loom_once(preemptions, 1, &[], &model, &count, &found)?;
+        let arities = PICKS.with(|p| p.borrow().arities.clone());
+        let combos = arities
+            .iter()
+            .fold(1usize, |a, &n| a.saturating_mul(n.max(1)));
+        if stopped(&found) {
+            return Ok(false);
+        }
+        if combos <= 1 {
+            let ran = loom_once(preemptions, max_executions, &[], &model, &count, &found)?;
+            return Ok(ran < max_executions);
+        }
+        let mut left = max_executions.saturating_sub(ran);
+        let mut exhaustive = true;
+        let mut picks: Vec<usize> = vec![0; arities.len()];
+        let mut done = 0usize;
+        loop {
+            let arities = PICKS.with(|p| p.borrow().arities.clone());
+            let total = arities
+                .iter()
+                .fold(1usize, |a, &n| a.saturating_mul(n.max(1)));
+            if left == 0 {
+                exhaustive = false;
+                break;
+            }
+            let share = (left / total.saturating_sub(done).max(1)).clamp(1, left);
+            let ran = loom_once(preemptions, share, &picks, &model, &count, &found)?;
+            done += 1;
+            left = left.saturating_sub(ran);
+            if ran >= share {
+                exhaustive = false; // this combination's exploration was cut at its share
+            }
+            if stopped(&found) {
+                return Ok(false);
+            }
+            match next_combination(&picks, &arities) {
+                Some(v) => picks = v,
+                None => break,
+            }
+        }
+        Ok(exhaustive)
     })
 }
 
 fn run_loom_at<M: Model>(
     preemptions: usize,
     at: usize,
+    picks: Vec<usize>,
     model: Arc<M>,
     count: &Arc<AtomicUsize>,
     found: &Arc<Mutex<Option<Found<M::Failure>>>>,
@@ -404,9 +525,16 @@ fn run_loom_at<M: Model>(
 ) -> Result<(), String> {
     let (count, found) = (count.clone(), found.clone());
     in_fresh_thread(move || {
+        PICKS.with(|p| {
+            *p.borrow_mut() = Picks {
+                fixed: picks,
+                ..Picks::default()
+            }
+        });
         catch(move || {
             loom_builder(preemptions, None).check(move || {
                 let i = count.fetch_add(1, Ordering::SeqCst) + 1;
+                PICKS.with(|p| p.borrow_mut().pos = 0);
                 let rt = Virtual::<Loom>::new();
                 let result = model.execute(&rt);
                 if i == at {
@@ -424,7 +552,9 @@ fn run_loom_at<M: Model>(
     })
 }
 
-fn in_fresh_thread(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
+fn in_fresh_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
     std::thread::Builder::new()
         .name("loom-explorer".into())
         .stack_size(64 << 20)

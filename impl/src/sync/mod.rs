@@ -173,6 +173,14 @@ pub trait Backend: Sized + Send + Sync + 'static {
     fn thread_name() -> String;
     /// A choice in `0..n`, explored by the checker where it can (shuttle), arbitrary elsewhere.
     fn choose(n: usize) -> usize;
+    /// A data choice in `0..n` (`n > 0`) that every checker explores: shuttle records it in its
+    /// schedule, loom's driver enumerates its values across explorations ([`explore`]). Outside
+    /// a checker it is 0. Used for what a scenario leaves open (when a step happens), not for
+    /// scheduling.
+    fn pick(n: usize) -> usize {
+        let _ = n;
+        0
+    }
 }
 
 /// The operations pausebeat uses on an atomic flag.
@@ -246,6 +254,14 @@ pub trait Runtime: Clone + Send + Sync + 'static {
             0
         } else {
             Self::Backend::choose(n) % n
+        }
+    }
+    /// A data choice in `0..n` every checker explores (see [`Backend::pick`]); 0 when `n <= 1`.
+    fn pick(&self, n: usize) -> usize {
+        if n <= 1 {
+            0
+        } else {
+            Self::Backend::pick(n).min(n - 1)
         }
     }
     /// The current thread's name.

@@ -38,15 +38,19 @@
 use pausebeat::consumer::{Consumer, ConsumerConfig, ConsumerError};
 use pausebeat::handler::Handler;
 use pausebeat::kafka::ConsumerFactory;
+use pausebeat::probe::DesignEvent;
 use pausebeat::probe::Probe;
 use pausebeat::sync::Runtime;
-use pausebeat_world::{Design, Env, Instance, Timing};
+use pausebeat_world::{CallError, Design, Env, Instance, Op, Timing};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The Go consumer suspends only when the next run is at least this far away
 /// (`pauseOrSuspend`, `go-batch-consumer.md` §3.5).
 pub const SUSPEND_THRESHOLD: Duration = Duration::from_secs(60);
+
+/// Go's `SHUTDOWN_TIMEOUT_SEC` (`go-batch-consumer.md` §2), the catalogue's bound on `close()`.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalogue's `vetted` design: pausebeat's own consumer.
 pub struct Vetted;
@@ -65,6 +69,9 @@ pub fn config_for(timing: &Timing) -> ConsumerConfig {
             .batch_size(timing.batch_size.max(1))
             .max_poll_interval(timing.max_poll_interval)
             .session_timeout(timing.session_timeout)
+            // The catalogue's shutdown bound (Go's SHUTDOWN_TIMEOUT_SEC): close(), pause() and
+            // suspend() wait at most this long (twice the poll timeout at least).
+            .command_timeout(SHUTDOWN_TIMEOUT.max(timing.poll_timeout * 2))
     };
     match builder().build() {
         Ok(cfg) => cfg,
@@ -92,7 +99,12 @@ pub fn config_for(timing: &Timing) -> ConsumerConfig {
 struct VettedInstance<R: Runtime, F: ConsumerFactory> {
     rt: R,
     timing: Timing,
+    probe: Arc<dyn Probe>,
     consumer: Consumer<R, F, Arc<dyn Handler>, Arc<dyn Probe>>,
+}
+
+fn call_result(r: Result<(), ConsumerError>) -> Result<(), CallError> {
+    r.map_err(|e| CallError::Failed(e.to_string()))
 }
 
 impl<R: Runtime, F: ConsumerFactory> Instance for VettedInstance<R, F> {
@@ -107,13 +119,28 @@ impl<R: Runtime, F: ConsumerFactory> Instance for VettedInstance<R, F> {
         }
         let elapsed = self.rt.now() - started;
         let to_next = self.timing.batch_period.saturating_sub(elapsed);
-        let r = if self.timing.suspend && to_next >= SUSPEND_THRESHOLD {
+        // These calls are the adapter's own (the harness sees only `run`): report them.
+        let suspending = self.timing.suspend && to_next >= SUSPEND_THRESHOLD;
+        let (called, returned) = if suspending {
+            (DesignEvent::SuspendCalled, DesignEvent::SuspendReturned)
+        } else {
+            (DesignEvent::PauseCalled, DesignEvent::PauseReturned)
+        };
+        self.probe.note(called);
+        let r = if suspending {
             self.consumer.suspend()
         } else {
             self.consumer.pause()
         };
-        if let Err(e) = r {
-            log_error("pause/suspend", &e);
+        match r {
+            // Only a call that did what it says returns: a failed one stays open in the log
+            // (it is not judged as a pause or a suspend).
+            Ok(()) => self.probe.note(returned),
+            Err(e) => {
+                self.probe
+                    .note(DesignEvent::Note(format!("pause/suspend failed: {e}")));
+                log_error("pause/suspend", &e);
+            }
         }
     }
 
@@ -121,6 +148,19 @@ impl<R: Runtime, F: ConsumerFactory> Instance for VettedInstance<R, F> {
         if let Err(e) = self.consumer.close() {
             log_error("close", &e);
         }
+    }
+
+    fn pause(&self) -> Result<(), CallError> {
+        call_result(self.consumer.pause())
+    }
+
+    fn resume(&self) -> Result<(), CallError> {
+        self.consumer.resume();
+        Ok(())
+    }
+
+    fn suspend(&self) -> Result<(), CallError> {
+        call_result(self.consumer.suspend())
     }
 }
 
@@ -131,6 +171,7 @@ fn log_error(what: &str, e: &ConsumerError) {
 impl Design for Vetted {
     const NAME: &'static str = "vetted";
     const ABOUT: &'static str = "pausebeat's consumer: one owner thread owns the handle; resume never waits; restarts close first and use fresh static ids";
+    const OFFERS: &'static [Op] = &Op::ALL;
 
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         let consumer = Consumer::start(
@@ -138,11 +179,12 @@ impl Design for Vetted {
             config_for(&env.timing),
             env.factory,
             env.handler,
-            env.probe,
+            env.probe.clone(),
         );
         Box::new(VettedInstance {
             rt: env.rt,
             timing: env.timing,
+            probe: env.probe,
             consumer,
         })
     }

@@ -7,7 +7,7 @@ mod common;
 use common::{check, secs, Story};
 use pausebeat::kafka::{ErrorClass, ErrorCode};
 use pausebeat::probe::DesignEvent;
-use pausebeat_world::{EventKind, Fault, PollOutcome};
+use pausebeat_world::{EventKind, Fault, Op, PollOutcome};
 use std::collections::BTreeSet;
 
 /// How many times each record reached the handler, and the records handled twice or more.
@@ -236,15 +236,8 @@ fn close_returns_within_its_bound_wherever_it_lands() {
             .timing(|t| t.batch_size = 4)
             .close_at(close_at.max(301));
         let x = check(&story);
-        let called = x
-            .design()
-            .find(|(_, d)| matches!(d, DesignEvent::CloseCalled))
-            .map(|(e, _)| e.at);
-        let returned = x
-            .design()
-            .find(|(_, d)| matches!(d, DesignEvent::CloseReturned))
-            .map(|(e, _)| e.at);
-        let took = returned.unwrap() - called.unwrap();
+        let (called, returned) = x.call_times(Op::Close).expect("close was called");
+        let took = returned - called;
         assert!(took <= secs(5), "close at {close_at}s took {took:?}");
     }
 }
@@ -336,10 +329,7 @@ fn direct_calls_keep_every_property() {
     ];
     let x = check(&story);
     // pause() at 1 s waited for the batch in the handler (0 s .. 1 s), no longer.
-    let pause_returned = x
-        .design()
-        .find(|(_, d)| matches!(d, DesignEvent::PauseReturned))
-        .map(|(e, _)| e.at.since_origin());
+    let pause_returned = x.call_times(Op::Pause).map(|(_, r)| r.since_origin());
     assert!(pause_returned <= Some(secs(2)), "{pause_returned:?}");
     assert_eq!(x.committed, x.produced);
 }

@@ -64,13 +64,100 @@ pub struct Env<R: Runtime, F: ConsumerFactory> {
     pub timing: Timing,
 }
 
-/// A started design, driven by a scenario's workload from the scenario's main thread.
+/// An operation a scenario's workload calls on a design, from any of its application threads.
+///
+/// The harness logs every call it makes ([`EventKind::Call`](crate::EventKind::Call)) and its
+/// return ([`EventKind::Return`](crate::EventKind::Return)); the call-level properties are judged
+/// from those records. A design reports through its probe only the calls it makes itself (the Go
+/// ports' runs call `resume()` and `pause()` internally).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// One scheduled run ([`Instance::run`]).
+    Run,
+    /// Pause consumption ([`Instance::pause`]).
+    Pause,
+    /// Resume consumption ([`Instance::resume`]).
+    Resume,
+    /// Close the consumer until the next run ([`Instance::suspend`]).
+    Suspend,
+    /// Shut down ([`Instance::close`]).
+    Close,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 5] = [Op::Run, Op::Pause, Op::Resume, Op::Suspend, Op::Close];
+
+    /// Its name in scenarios and traces (`run`, `pause`, `resume`, `suspend`, `close`).
+    ///
+    /// ```
+    /// use pausebeat_world::Op;
+    /// assert_eq!(Op::Suspend.name(), "suspend");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Run => "run",
+            Op::Pause => "pause",
+            Op::Resume => "resume",
+            Op::Suspend => "suspend",
+            Op::Close => "close",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an operation call did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The design does not offer this operation (see [`Design::OFFERS`]).
+    #[error("not offered by this design")]
+    NotOffered,
+    /// The operation returned an error (a timeout, a closed consumer, …).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A started design, driven by a scenario's workload from one or more application threads at
+/// once: every method may be called from any thread, concurrently with the others.
 pub trait Instance: Send + Sync {
     /// One scheduled run (Go's `RunJob`): consume what is there in batches, hand them to the
     /// handler, commit, then pause (or suspend) until the next run.
     fn run(&self);
     /// Shut down (Go's `Retire` + `close`): must return, and every thread must end.
     fn close(&self);
+    /// Pause consumption; from its return on, no batch reaches the handler until a resume.
+    fn pause(&self) -> Result<(), CallError> {
+        Err(CallError::NotOffered)
+    }
+    /// Resume consumption; must not wait on anything.
+    fn resume(&self) -> Result<(), CallError> {
+        Err(CallError::NotOffered)
+    }
+    /// Close the consumer until the next run.
+    fn suspend(&self) -> Result<(), CallError> {
+        Err(CallError::NotOffered)
+    }
+    /// Calls `op`.
+    fn call(&self, op: Op) -> Result<(), CallError> {
+        match op {
+            Op::Run => {
+                self.run();
+                Ok(())
+            }
+            Op::Close => {
+                self.close();
+                Ok(())
+            }
+            Op::Pause => self.pause(),
+            Op::Resume => self.resume(),
+            Op::Suspend => self.suspend(),
+        }
+    }
 }
 
 /// A consumer design the catalogue can run.
@@ -100,6 +187,9 @@ pub trait Design: 'static {
     const NAME: &'static str;
     /// One line on what it is.
     const ABOUT: &'static str;
+    /// The operations its [`Instance`] offers to application threads. A scenario that calls
+    /// another one is *not applicable* to the design (reported so, never as a pass).
+    const OFFERS: &'static [Op] = &[Op::Run, Op::Close];
     /// Starts it. Must not block; the scenario calls [`Instance::run`] when runs are due.
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance>;
 }

@@ -2,6 +2,7 @@
 //! virtual time and thread. Every property of the catalogue is judged from it, and a violation's
 //! trace is printed from it.
 
+use crate::design::Op;
 use pausebeat::kafka::{ErrorCode, HandleId, Offset, Partition};
 use pausebeat::probe::{DesignEvent, Probe};
 use pausebeat::sync::{Instant, Mutex, Runtime};
@@ -143,6 +144,18 @@ pub enum EventKind {
     },
     /// An event the design reported.
     Design(DesignEvent),
+    /// The harness calls an operation of the design (on the calling thread).
+    Call {
+        /// The operation.
+        op: Op,
+    },
+    /// That call returned (the latest call of the thread that is still open).
+    Return {
+        /// The operation.
+        op: Op,
+        /// `None`: it succeeded; else what it returned.
+        error: Option<String>,
+    },
     /// A fault of the scenario took effect (broker down, up, …).
     Fault(String),
     /// A workload step of the scenario (run, close, a member joining, …).
@@ -230,6 +243,9 @@ impl fmt::Display for EventKind {
                 }
                 other => write!(f, "{}", design_name(other)),
             },
+            EventKind::Call { op } => write!(f, "{op}() called"),
+            EventKind::Return { op, error: None } => write!(f, "{op}() returned"),
+            EventKind::Return { op, error: Some(e) } => write!(f, "{op}() returned an ERROR: {e}"),
             EventKind::Fault(s) => write!(f, "fault: {s}"),
             EventKind::Workload(s) => write!(f, "workload: {s}"),
         }

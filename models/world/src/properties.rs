@@ -2,7 +2,7 @@
 //! log. They are judged on every schedule; a violating schedule names exactly one property (the
 //! first in [`Property::ALL`]'s order among those it violates) and lists the others.
 
-use crate::{Event, EventKind, Expiry};
+use crate::{Event, EventKind, Expiry, Op};
 use pausebeat::kafka::{HandleId, Offset, Partition};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Instant};
@@ -81,7 +81,7 @@ impl Property {
     pub fn definition(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
-            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless a pause, suspend or close is requested first",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless the application asks for a pause, suspend or close first (one it asked for on another thread while the resume was in progress included: the callers left the order open)",
             Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
@@ -90,7 +90,7 @@ impl Property {
             Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
             Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
-            Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), then within that bound again every thread has ended and no handle is open",
+            Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
         }
     }
 }
@@ -123,9 +123,12 @@ pub struct Bounds {
     pub resume_applied: Duration,
     /// `membership-kept`: polls while paused must come this much before max.poll.interval.
     pub poll_margin: Duration,
-    /// `clean-shutdown`: the most virtual time `close()` may take, and the grace after it for
-    /// every thread to end (Go's SHUTDOWN_TIMEOUT_SEC is 10 s).
+    /// `clean-shutdown`: the most virtual time `close()` may take (Go's SHUTDOWN_TIMEOUT_SEC is
+    /// 10 s).
     pub close: Duration,
+    /// `clean-shutdown`: how long after the final `close()` returned every thread of the design
+    /// must have ended (default 0: a close that returns before its threads end is a violation).
+    pub close_grace: Duration,
 }
 
 impl Default for Bounds {
@@ -135,6 +138,7 @@ impl Default for Bounds {
             resume_applied: Duration::from_secs(10),
             poll_margin: Duration::from_secs(30),
             close: Duration::from_secs(10),
+            close_grace: Duration::ZERO,
         }
     }
 }
@@ -149,6 +153,9 @@ pub struct Rules {
     /// Whether closing the consumer is part of the story (then `clean-shutdown` and "every
     /// handle closed" are judged; otherwise the final close is teardown).
     pub judge_shutdown: bool,
+    /// Whether `no-loss` requires every produced record to be handled by the end (false when
+    /// the story shuts the consumer down before it could read them: only commits are judged).
+    pub all_records_due: bool,
 }
 
 /// One finished execution, as the properties see it.
@@ -184,12 +191,6 @@ impl Execution<'_> {
             message,
         }
     }
-    fn design(&self) -> impl Iterator<Item = (&Event, &DesignEvent)> {
-        self.events.iter().filter_map(|e| match &e.kind {
-            EventKind::Design(d) => Some((e, d)),
-            _ => None,
-        })
-    }
 }
 
 /// Judges every property. Returns every violation found, the one to name first (see
@@ -222,47 +223,137 @@ fn secs(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
+/// Who made a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// An application thread of the scenario, recorded by the harness ([`EventKind::Call`]).
+    Application,
+    /// The design itself, reported through its probe (the Go ports' runs call `resume()`).
+    Design,
+}
+
+/// One call of an operation, rebuilt from the log: who called what on which thread, and where
+/// in the log it began and returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The operation.
+    pub op: Op,
+    /// Who called it.
+    pub by: Caller,
+    /// The calling thread.
+    pub thread: String,
+    /// The log position of the call.
+    pub called: usize,
+    /// The log position of the return (`None`: it never returned).
+    pub returned: Option<usize>,
+    /// Whether it returned successfully.
+    pub ok: bool,
+}
+
+impl Span {
+    /// True if the call was in progress at log position `seq` (called before, not returned).
+    pub fn in_flight_at(&self, seq: usize) -> bool {
+        self.called < seq && self.returned.is_none_or(|r| r > seq)
+    }
+
+    /// True if the two calls were in progress at once (each called before the other returned):
+    /// their callers left the order of their effects open.
+    pub fn overlaps(&self, other: &Span) -> bool {
+        self.called < other.returned.unwrap_or(usize::MAX)
+            && other.called < self.returned.unwrap_or(usize::MAX)
+    }
+}
+
+/// The design events that open and close a call the design reports itself.
+fn design_call(d: &DesignEvent) -> Option<(Op, bool, bool)> {
+    // (op, is the call (else the return), ok)
+    Some(match d {
+        DesignEvent::RunStarted => (Op::Run, true, true),
+        DesignEvent::RunEnded => (Op::Run, false, true),
+        DesignEvent::ResumeCalled => (Op::Resume, true, true),
+        DesignEvent::ResumeReturned { ok } => (Op::Resume, false, *ok),
+        DesignEvent::PauseCalled => (Op::Pause, true, true),
+        DesignEvent::PauseReturned => (Op::Pause, false, true),
+        DesignEvent::SuspendCalled => (Op::Suspend, true, true),
+        DesignEvent::SuspendReturned => (Op::Suspend, false, true),
+        DesignEvent::CloseCalled => (Op::Close, true, true),
+        DesignEvent::CloseReturned => (Op::Close, false, true),
+        _ => return None,
+    })
+}
+
+/// Every call in the log, in the order they were made: the application's (recorded by the
+/// harness) and the design's own (reported by its probe). A return closes the latest open call
+/// of the same operation, caller and thread.
+pub fn spans(events: &[Event]) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    let mut open: BTreeMap<(&str, Op, bool), Vec<usize>> = BTreeMap::new();
+    for e in events {
+        let (op, by, is_call, ok) = match &e.kind {
+            EventKind::Call { op } => (*op, Caller::Application, true, true),
+            EventKind::Return { op, error } => (*op, Caller::Application, false, error.is_none()),
+            EventKind::Design(d) => match design_call(d) {
+                Some((op, is_call, ok)) => (op, Caller::Design, is_call, ok),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let key = (e.thread.as_str(), op, by == Caller::Application);
+        if is_call {
+            open.entry(key).or_default().push(out.len());
+            out.push(Span {
+                op,
+                by,
+                thread: e.thread.clone(),
+                called: e.seq,
+                returned: None,
+                ok: true,
+            });
+        } else if let Some(i) = open.get_mut(&key).and_then(|v| v.pop()) {
+            out[i].returned = Some(e.seq);
+            out[i].ok = ok;
+        }
+    }
+    out
+}
+
 /// `resume-bounded`: every `resume()` returns `ok` within the bound.
 pub fn resume_bounded(x: &Execution<'_>) -> Option<Violation> {
     let bound = x.rules.bounds.resume;
-    let mut open: BTreeMap<&str, &Event> = BTreeMap::new();
-    for (e, d) in x.design() {
-        match d {
-            DesignEvent::ResumeCalled => {
-                open.insert(&e.thread, e);
-            }
-            DesignEvent::ResumeReturned { ok } => {
-                let Some(c) = open.remove(e.thread.as_str()) else {
-                    continue;
-                };
-                let took = e.at - c.at;
-                if !ok {
-                    return Some(x.violation(
-                        Property::ResumeBounded,
-                        e,
-                        format!("resume() failed after {} (called at {})", secs(took), c.at),
-                    ));
-                }
-                if took > bound {
-                    return Some(x.violation(
-                        Property::ResumeBounded,
-                        e,
-                        format!("resume() took {} (bound {})", secs(took), secs(bound)),
-                    ));
-                }
-            }
-            _ => {}
+    let mut resumes: Vec<Span> = spans(x.events)
+        .into_iter()
+        .filter(|s| s.op == Op::Resume)
+        .collect();
+    resumes.sort_by_key(|s| s.returned.unwrap_or(usize::MAX));
+    for s in &resumes {
+        let c = &x.events[s.called];
+        let Some(r) = s.returned else {
+            return Some(x.at_end(
+                Property::ResumeBounded,
+                format!(
+                    "resume() called at {} by `{}` never returned",
+                    c.at, c.thread
+                ),
+            ));
+        };
+        let e = &x.events[r];
+        let took = e.at - c.at;
+        if !s.ok {
+            return Some(x.violation(
+                Property::ResumeBounded,
+                e,
+                format!("resume() failed after {} (called at {})", secs(took), c.at),
+            ));
+        }
+        if took > bound {
+            return Some(x.violation(
+                Property::ResumeBounded,
+                e,
+                format!("resume() took {} (bound {})", secs(took), secs(bound)),
+            ));
         }
     }
-    open.values().next().map(|c| {
-        x.at_end(
-            Property::ResumeBounded,
-            format!(
-                "resume() called at {} by `{}` never returned",
-                c.at, c.thread
-            ),
-        )
-    })
+    None
 }
 
 /// Per-handle state rebuilt from the log.
@@ -316,7 +407,21 @@ fn is_request_to_stop(kind: &EventKind) -> bool {
         kind,
         EventKind::Design(
             DesignEvent::PauseCalled | DesignEvent::SuspendCalled | DesignEvent::CloseCalled
-        )
+        ) | EventKind::Call {
+            op: Op::Pause | Op::Suspend | Op::Close
+        }
+    )
+}
+
+/// True if `kind` is a successful return of a resume, by the application or the design.
+fn is_resume_returned(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Design(DesignEvent::ResumeReturned { ok: true })
+            | EventKind::Return {
+                op: Op::Resume,
+                error: None
+            }
     )
 }
 
@@ -333,8 +438,18 @@ fn current_stuck(hs: &BTreeMap<HandleId, HandleState>) -> Option<(HandleId, Vec<
 /// moment within the bound (before any newer pause, suspend or close request).
 fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
     let bound = x.rules.bounds.resume_applied;
-    for (e, d) in x.design() {
-        if *d != (DesignEvent::ResumeReturned { ok: true }) {
+    let calls = spans(x.events);
+    for resume in calls.iter().filter(|s| s.op == Op::Resume && s.ok) {
+        let Some(r) = resume.returned else { continue };
+        let e = &x.events[r];
+        // A pause, suspend or close called on another thread while this resume was in
+        // progress: the callers left the order open, and the design may apply either last.
+        let contested = calls.iter().any(|s| {
+            matches!(s.op, Op::Pause | Op::Suspend | Op::Close)
+                && s.thread != resume.thread
+                && s.overlaps(resume)
+        });
+        if contested {
             continue;
         }
         let deadline = e.at + bound;
@@ -358,8 +473,15 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
             judged = true;
             applied = ok;
         }
+        let mut superseded = false;
         for l in &x.events[e.seq + 1..] {
-            if applied || l.at > deadline || is_request_to_stop(&l.kind) {
+            if applied || l.at > deadline {
+                break;
+            }
+            if is_request_to_stop(&l.kind) {
+                // The application asked for a pause, suspend or close first: the resume is
+                // superseded. The design's own pause (a run's end) does not excuse it.
+                superseded = matches!(l.kind, EventKind::Call { .. });
                 break;
             }
             hs = handles_upto(x.events, l.seq);
@@ -369,7 +491,7 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
             }
             last = l;
         }
-        if judged && !applied {
+        if judged && !applied && !superseded {
             let (id, stuck) = current_stuck(&hs).unwrap_or_default();
             return Some(Violation {
                 property: Property::ResumeEffective,
@@ -389,14 +511,30 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
 /// bound, even if librdkafka kept an old pause flag for it (no partition stays paused forever).
 fn reassigned_partitions_fetch(x: &Execution<'_>) -> Option<Violation> {
     let bound = x.rules.bounds.resume_applied;
+    let calls = spans(x.events);
+    // Resumes whose order against a pause, suspend or close on another thread was left open.
+    let contested: BTreeSet<usize> = calls
+        .iter()
+        .filter(|r| r.op == Op::Resume)
+        .filter(|r| {
+            calls.iter().any(|s| {
+                matches!(s.op, Op::Pause | Op::Suspend | Op::Close)
+                    && s.thread != r.thread
+                    && s.overlaps(r)
+            })
+        })
+        .filter_map(|r| r.returned)
+        .collect();
     let mut fetching = false;
     for e in x.events {
         match &e.kind {
-            EventKind::Design(DesignEvent::ResumeReturned { ok: true }) => fetching = true,
+            k if is_resume_returned(k) => fetching = !contested.contains(&e.seq),
             k if is_request_to_stop(k) => fetching = false,
-            EventKind::Design(DesignEvent::PauseReturned | DesignEvent::SuspendReturned) => {
-                fetching = false
-            }
+            EventKind::Design(DesignEvent::PauseReturned | DesignEvent::SuspendReturned)
+            | EventKind::Return {
+                op: Op::Pause | Op::Suspend,
+                ..
+            } => fetching = false,
             EventKind::Assigned { paused, .. } if fetching && !paused.is_empty() => {
                 let Some(h) = e.handle else { continue };
                 let deadline = e.at + bound;
@@ -459,36 +597,61 @@ fn batch_in_flight(events: &[Event]) -> bool {
 }
 
 /// `suspend-final`: nothing open when suspend() returns, nothing created until the next run.
+///
+/// With several application threads, a consumer created while a run called on another thread
+/// is in progress is that run's (the callers left the order of the two calls open), and a run
+/// called after the suspend returned may open one.
 pub fn suspend_final(x: &Execution<'_>) -> Option<Violation> {
-    for (e, d) in x.design() {
-        if *d != DesignEvent::SuspendReturned {
-            continue;
-        }
-        let hs = handles_upto(x.events, e.seq);
-        if let Some((id, _)) = hs.iter().find(|(_, s)| s.open) {
+    let calls = spans(x.events);
+    for s in calls.iter().filter(|s| s.op == Op::Suspend && s.ok) {
+        let Some(r) = s.returned else { continue };
+        let e = &x.events[r];
+        let runs: Vec<&Span> = calls
+            .iter()
+            .filter(|c| c.op == Op::Run && c.by == Caller::Application)
+            .collect();
+        // A consumer created after the suspend was called, while a run called on another thread
+        // was in progress, is that run's.
+        let for_a_run = |l: &Event| {
+            l.seq > s.called
+                && runs
+                    .iter()
+                    .any(|c| c.thread != s.thread && c.in_flight_at(l.seq))
+        };
+        let hs = handles_upto(x.events, r);
+        let open = hs.iter().find(|(id, st)| {
+            st.open
+                && !x.events[..r].iter().any(|l| {
+                    l.handle == Some(**id)
+                        && matches!(l.kind, EventKind::Created { .. })
+                        && for_a_run(l)
+                })
+        });
+        if let Some((id, _)) = open {
             return Some(x.violation(
                 Property::SuspendFinal,
                 e,
                 format!("suspend() returned with consumer {id} still open"),
             ));
         }
-        for l in &x.events[e.seq + 1..] {
-            match &l.kind {
-                EventKind::Design(DesignEvent::RunStarted) => break,
-                EventKind::Workload(w) if w.starts_with("run") => break,
-                EventKind::Created { .. } => {
-                    return Some(x.violation(
-                        Property::SuspendFinal,
-                        l,
-                        format!(
-                            "consumer {} created by `{}` after suspend() returned at {}",
-                            l.handle.unwrap_or_default(),
-                            l.thread,
-                            e.at
-                        ),
-                    ))
+        for l in &x.events[r + 1..] {
+            if calls.iter().any(|c| c.op == Op::Run && c.called == l.seq) {
+                break; // the next run starts (called, or admitted by the design)
+            }
+            if let EventKind::Created { .. } = &l.kind {
+                if for_a_run(l) {
+                    break;
                 }
-                _ => {}
+                return Some(x.violation(
+                    Property::SuspendFinal,
+                    l,
+                    format!(
+                        "consumer {} created by `{}` after suspend() returned at {}",
+                        l.handle.unwrap_or_default(),
+                        l.thread,
+                        e.at
+                    ),
+                ));
             }
         }
     }
@@ -560,27 +723,42 @@ pub fn single_consumer(x: &Execution<'_>) -> Option<Violation> {
     None
 }
 
-/// Design-level pause intervals: from `pause()` returning to the next resume, suspend or close.
+/// Pause intervals (log positions): from a `pause()` returning to the next resume, suspend or
+/// close called, or run admitted (a design's `RunStarted`), by the application or the design.
+/// A pause during which a resume was called or a run admitted on another thread starts none:
+/// the callers left the order of the two open.
 fn paused_intervals(x: &Execution<'_>) -> Vec<(usize, usize)> {
-    let mut out = vec![];
-    let mut start: Option<usize> = None;
-    for (e, d) in x.design() {
-        match d {
-            DesignEvent::PauseReturned => {
-                start.get_or_insert(e.seq);
-            }
-            DesignEvent::ResumeCalled | DesignEvent::SuspendCalled | DesignEvent::CloseCalled => {
-                if let Some(s) = start.take() {
-                    out.push((s, e.seq));
-                }
-            }
-            _ => {}
+    let calls = spans(x.events);
+    let ends = |s: &Span| {
+        matches!(s.op, Op::Resume | Op::Suspend | Op::Close)
+            || (s.op == Op::Run && s.by == Caller::Design)
+    };
+    let mut out: Vec<(usize, usize)> = vec![];
+    for p in calls.iter().filter(|s| s.op == Op::Pause && s.ok) {
+        let Some(r) = p.returned else { continue };
+        let contested = calls
+            .iter()
+            .any(|q| ends(q) && q.op != Op::Close && q.thread != p.thread && q.overlaps(p));
+        if contested {
+            continue;
+        }
+        let end = calls
+            .iter()
+            .filter(|q| ends(q) && q.called > r)
+            .map(|q| q.called)
+            .min()
+            .unwrap_or(x.events.len());
+        out.push((r, end));
+    }
+    out.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = vec![];
+    for (a, b) in out {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
         }
     }
-    if let Some(s) = start {
-        out.push((s, x.events.len()));
-    }
-    out
+    merged
 }
 
 /// `paused-means-paused`: no batch reaches the handler while paused.
@@ -636,7 +814,7 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
             _ => {}
         }
     }
-    if x.abort.is_some() {
+    if x.abort.is_some() || !x.rules.all_records_due {
         return None;
     }
     for (p, high) in &x.produced {
@@ -771,33 +949,26 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
         return None;
     }
     let bound = x.rules.bounds.close;
-    let mut called: BTreeMap<&str, &Event> = BTreeMap::new();
     let mut last_return: Option<&Event> = None;
-    for (e, d) in x.design() {
-        match d {
-            DesignEvent::CloseCalled => {
-                called.insert(&e.thread, e);
-            }
-            DesignEvent::CloseReturned => {
-                if let Some(c) = called.remove(e.thread.as_str()) {
-                    if e.at - c.at > bound {
-                        return Some(x.violation(
-                            Property::CleanShutdown,
-                            e,
-                            format!("close() took {} (bound {})", secs(e.at - c.at), secs(bound)),
-                        ));
-                    }
-                }
-                last_return = Some(e);
-            }
-            _ => {}
+    for s in spans(x.events).iter().filter(|s| s.op == Op::Close) {
+        let c = &x.events[s.called];
+        let Some(r) = s.returned else {
+            return Some(x.at_end(
+                Property::CleanShutdown,
+                format!("close() called at {} never returned", c.at),
+            ));
+        };
+        let e = &x.events[r];
+        if e.at - c.at > bound {
+            return Some(x.violation(
+                Property::CleanShutdown,
+                e,
+                format!("close() took {} (bound {})", secs(e.at - c.at), secs(bound)),
+            ));
         }
-    }
-    if let Some(c) = called.values().next() {
-        return Some(x.at_end(
-            Property::CleanShutdown,
-            format!("close() called at {} never returned", c.at),
-        ));
+        if last_return.is_none_or(|l| l.seq < e.seq) {
+            last_return = Some(e);
+        }
     }
     let open: Vec<_> = handles_upto(x.events, x.events.len())
         .into_iter()
@@ -810,14 +981,38 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
             format!("consumer(s) {open:?} still open after close()"),
         ));
     }
-    if !x.threads_left.is_empty() {
+    // A thread inside the application's handler runs the application's code, which the design
+    // cannot stop: it must not wait for it past the bound, but it is not blamed for it.
+    let mut in_handler: BTreeMap<&str, bool> = BTreeMap::new();
+    for e in x.events {
+        match e.kind {
+            EventKind::HandlerBegin { .. } => {
+                in_handler.insert(&e.thread, true);
+            }
+            EventKind::HandlerEnd { .. } => {
+                in_handler.insert(&e.thread, false);
+            }
+            _ => {}
+        }
+    }
+    let left: Vec<&String> = x
+        .threads_left
+        .iter()
+        .filter(|t| {
+            !in_handler
+                .iter()
+                .any(|(name, inside)| *inside && t.starts_with(&format!("`{name}`")))
+        })
+        .collect();
+    if !left.is_empty() {
+        let left: Vec<&str> = left.iter().map(|s| s.as_str()).collect();
         let since = last_return.map_or(x.end, |e| e.at);
         return Some(x.at_end(
             Property::CleanShutdown,
             format!(
                 "{} after close() returned at {since}, these threads still run: {}",
-                secs(bound),
-                x.threads_left.join("; ")
+                secs(x.rules.bounds.close_grace),
+                left.join("; ")
             ),
         ));
     }

@@ -13,7 +13,7 @@ use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Vi
 use pausebeat_vetted_checks::{config_for, Vetted};
 use pausebeat_world::properties::{self, Bounds, Execution, Rules};
 use pausebeat_world::{
-    Design, Env, Event, EventKind, Fault, LoggingHandler, Timing, World, WorldSpec,
+    Design, Env, Event, EventKind, Fault, LoggingHandler, Op, Timing, World, WorldSpec,
 };
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
@@ -133,6 +133,17 @@ impl Played {
             .collect::<Vec<_>>()
             .join("\n")
     }
+    /// When the first call of `op` was made, and when it returned.
+    pub fn call_times(&self, op: Op) -> Option<(Instant, Instant)> {
+        let called = self
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::Call { op })?;
+        let returned = self.events[called.seq..]
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::Return { op: o, .. } if *o == op))?;
+        Some((called.at, returned.at))
+    }
     /// The design events, in order.
     pub fn design(&self) -> impl Iterator<Item = (&Event, &DesignEvent)> {
         self.events.iter().filter_map(|e| match &e.kind {
@@ -198,20 +209,23 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
                 match *step {
                     Step::Resume(t) => {
                         at(t);
-                        c.resume();
+                        called(&log, Op::Resume, || {
+                            c.resume();
+                            Ok(())
+                        });
                     }
                     Step::Pause(t) => {
                         at(t);
-                        let _ = c.pause();
+                        called(&log, Op::Pause, || c.pause());
                     }
                     Step::Suspend(t) => {
                         at(t);
-                        let _ = c.suspend();
+                        called(&log, Op::Suspend, || c.suspend());
                     }
                     Step::Run(t) | Step::RunOnce(t) => {
                         at(t);
                         log.record(None, EventKind::Workload(format!("run at {t}s")));
-                        let _ = c.run_once();
+                        called(&log, Op::Run, || c.run_once().map(|_| ()));
                     }
                     Step::Close(t) => {
                         at(t);
@@ -220,7 +234,7 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
                 }
             }
             log.record(None, EventKind::Workload("close".into()));
-            let _ = c.close();
+            called(&log, Op::Close, || c.close());
             rt.sleep(story.close_bound);
             threads_left = pausebeat_world::threads_left(rt);
             drop(c);
@@ -233,12 +247,21 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
                 Step::Run(t) | Step::RunOnce(t) => {
                     at(t);
                     log.record(None, EventKind::Workload(format!("run at {t}s")));
-                    instance.run();
+                    called(&log, Op::Run, || {
+                        instance.run();
+                        Ok(())
+                    });
                 }
                 Step::Close(t) => {
                     at(t);
                     log.record(None, EventKind::Workload("close".into()));
-                    instance.close();
+                    called(&log, Op::Close, || {
+                        called(&log, Op::Close, || {
+                            instance.close();
+                            Ok(())
+                        });
+                        Ok(())
+                    });
                     closed = true;
                     break;
                 }
@@ -247,7 +270,10 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
         }
         if !closed {
             log.record(None, EventKind::Workload("close (end)".into()));
-            instance.close();
+            called(&log, Op::Close, || {
+                instance.close();
+                Ok(())
+            });
         }
         rt.sleep(story.close_bound);
         threads_left = pausebeat_world::threads_left(rt);
@@ -275,6 +301,17 @@ pub fn play<B: Backend>(rt: &Virtual<B>, story: &Story) -> Played {
     played
 }
 
+/// Makes a call the way the catalogue's harness does: logged, with its result.
+fn called<R: Runtime>(
+    log: &pausebeat_world::EventLog<R>,
+    op: Op,
+    f: impl FnOnce() -> Result<(), pausebeat::consumer::ConsumerError>,
+) {
+    log.record(None, EventKind::Call { op });
+    let error = f().err().map(|e| e.to_string());
+    log.record(None, EventKind::Return { op, error });
+}
+
 // ----- the properties ------------------------------------------------------------------------
 
 /// Every property of the contract judged on one execution, by the catalogue's own property
@@ -286,9 +323,11 @@ pub fn judge(story: &Story, x: &Played) -> Vec<String> {
             resume_applied: story.resume_applied,
             poll_margin: story.poll_margin,
             close: story.close_bound,
+            close_grace: story.close_bound,
         },
         max_poll_interval: story.timing.max_poll_interval,
         judge_shutdown: true,
+        all_records_due: true,
     };
     let execution = Execution {
         rules: &rules,
