@@ -74,6 +74,46 @@ pub const TABLE: &[(&str, &str, &[Property], &str)] = &[
     (PR, "quick-reopen-after-suspend", &[NoSelfFencing], "as go-original; the PR does not touch initConsumer"),
     (GO, "retry-consumer-resumes-each-run", &[ResumeBounded, NoLoss],
      "§3.7 + §5(c)-9: the retry run resumes twice in a row; if the second resume() comes before the heartbeat, which took the first signal, cleared `paused`, it sends to a heartbeat that is gone and times out after 300 s"),
+    // Two application threads calling run and close at once (`meetings`); the Go designs offer
+    // no pause/resume/suspend to the application (they are internal to a run), so only these
+    // meetings apply to them.
+    (GO, "meet-run-run", &[ResumeBounded],
+     "§5(a) in miniature: the run's resume() ties with the heartbeat's 150 s tick; the heartbeat takes the tick and the rendezvous waits out its 5 s poll (the second run is coalesced, §3.1)"),
+    (GO, "meet-run-run-restarting", &[ResumeBounded], "as meet-run-run (§5(a)): the resume waits for the heartbeat's poll"),
+    (GO, "meet-run-run-rebalance", &[NoLoss, ResumeBounded, ResumeEffective],
+     "§6 the Go consumer reads partition 0 only: p1's records are never handled; and the tie of meet-run-run (§5(a))"),
+    (GO, "meet-run-close", &[CleanShutdown, ResumeBounded, HandleExclusive],
+     "§5(c)-12 shutdown does not stop the paused heartbeat, which outlives close() until its next tick; §5(c)-7 close runs while the heartbeat polls; the tie of meet-run-run"),
+    (GO, "meet-run-close-restarting", &[CleanShutdown, ResumeBounded, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7, §5(a))"),
+    (GO, "meet-run-close-rebalance", &[CleanShutdown, ResumeBounded, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7, §5(a))"),
+    (GO, "meet-run-close-outage", &[CleanShutdown, SingleConsumer],
+     "§5(c)-7: the heartbeat's synchronous restart has its closer goroutine close c1, which stays published (§3.9); shutdown's close() swaps it out and closes it again; §5(c)-12"),
+    (GO, "meet-run-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
+    (GO, "meet-close-close", &[HandleExclusive, CleanShutdown],
+     "§5(c)-7: shutdown closes the consumer without stopping the heartbeat first, while it is inside its poll; §5(c)-12"),
+    (GO, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (GO, "meet-close-close-rebalance", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (GO, "meet-close-close-outage", &[SingleConsumer, CleanShutdown],
+     "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time"),
+    (GO, "meet-close-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
+    (PR, "meet-run-run", &[MembershipKept, HandleExclusive, NoLoss],
+     "§5(c)-1/-2: the run resumes while the heartbeat is inside its poll (the 150 s tick), both poll c1; the run's closing pause() finds `paused` still true (the heartbeat has not taken the buffered signal) and starts no heartbeat; the old one ends: nobody polls until the next run; on other schedules the heartbeat rewinds a record the run then commits past"),
+    (PR, "meet-run-run-restarting", &[MembershipKept, HandleExclusive, NoLoss], "as meet-run-run (§5(c)-1/-2)"),
+    (PR, "meet-run-run-rebalance", &[NoLoss, MembershipKept, HandleExclusive],
+     "§6 partition 0 only: p1's records are never handled; and §5(c)-1/-2 as meet-run-run"),
+    (PR, "meet-run-close", &[CleanShutdown, HandleExclusive],
+     "§5(c)-12 the heartbeat outlives shutdown; §5(c)-7 close while the heartbeat polls"),
+    (PR, "meet-run-close-restarting", &[CleanShutdown, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7)"),
+    (PR, "meet-run-close-rebalance", &[CleanShutdown, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7)"),
+    (PR, "meet-run-close-outage", &[CleanShutdown, SingleConsumer],
+     "§5(c)-7: the async restart's closer closes c1, still published; shutdown closes it again; §5(c)-12"),
+    (PR, "meet-run-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
+    (PR, "meet-close-close", &[HandleExclusive, CleanShutdown], "§5(c)-7 and §5(c)-12, unchanged by the PR"),
+    (PR, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (PR, "meet-close-close-rebalance", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (PR, "meet-close-close-outage", &[SingleConsumer, CleanShutdown],
+     "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time"),
+    (PR, "meet-close-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
 ];
 
 /// (design, scenario, checker) where a violation that needs one exact preemption may be missed
@@ -91,8 +131,12 @@ pub fn may_miss(design: &str, scenario: &str, checker: &str) -> bool {
 }
 
 /// Pairs loom cannot run: the model needs more than loom's 5 threads in one execution.
-pub const LOOM_TOO_BIG: &[(&str, &str)] =
-    &[(PR, "resume-during-outage"), (GO, "restart-with-static-id")];
+pub const LOOM_TOO_BIG: &[(&str, &str)] = &[
+    (PR, "resume-during-outage"),
+    (GO, "restart-with-static-id"),
+    (GO, "meet-run-run-outage"),
+    (PR, "meet-run-run-outage"),
+];
 
 /// The expectation for a pair.
 pub fn expectation(design: &str, scenario: &str) -> Expectation {
