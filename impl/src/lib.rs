@@ -6,6 +6,7 @@
 pub mod consumer;
 pub mod handler;
 pub mod kafka;
+pub mod mutants;
 pub mod probe;
 #[cfg(feature = "rdkafka")]
 pub mod rdkafka;

@@ -84,36 +84,37 @@ pub const TABLE: &[(&str, &str, &[Property], &str)] = &[
      "§6 the Go consumer reads partition 0 only: p1's records are never handled; and the tie of meet-run-run (§5(a))"),
     (GO, "meet-run-close", &[CleanShutdown, ResumeBounded, HandleExclusive],
      "§5(c)-12 shutdown does not stop the paused heartbeat, which outlives close() until its next tick; §5(c)-7 close runs while the heartbeat polls; the tie of meet-run-run"),
-    (GO, "meet-run-close-restarting", &[CleanShutdown, ResumeBounded, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7, §5(a))"),
+    (GO, "meet-run-close-restarting", &[CleanShutdown, ResumeBounded, HandleExclusive, SingleConsumer],
+     "as meet-run-close (§5(c)-12, §5(c)-7, §5(a)); and the heartbeat's restart closes c1 in its closer goroutine while it stays published, which shutdown closes again (§5(c)-7)"),
     (GO, "meet-run-close-rebalance", &[CleanShutdown, ResumeBounded, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7, §5(a))"),
     (GO, "meet-run-close-outage", &[CleanShutdown, SingleConsumer],
      "§5(c)-7: the heartbeat's synchronous restart has its closer goroutine close c1, which stays published (§3.9); shutdown's close() swaps it out and closes it again; §5(c)-12"),
-    (GO, "meet-run-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
     (GO, "meet-close-close", &[HandleExclusive, CleanShutdown],
      "§5(c)-7: shutdown closes the consumer without stopping the heartbeat first, while it is inside its poll; §5(c)-12"),
-    (GO, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (GO, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown, SingleConsumer],
+     "as meet-close-close (§5(c)-7, §5(c)-12); and the restart's closer closes c1, which shutdown closes again"),
     (GO, "meet-close-close-rebalance", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
     (GO, "meet-close-close-outage", &[SingleConsumer, CleanShutdown],
      "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time"),
-    (GO, "meet-close-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
     (PR, "meet-run-run", &[MembershipKept, HandleExclusive, NoLoss],
      "§5(c)-1/-2: the run resumes while the heartbeat is inside its poll (the 150 s tick), both poll c1; the run's closing pause() finds `paused` still true (the heartbeat has not taken the buffered signal) and starts no heartbeat; the old one ends: nobody polls until the next run; on other schedules the heartbeat rewinds a record the run then commits past"),
-    (PR, "meet-run-run-restarting", &[MembershipKept, HandleExclusive, NoLoss], "as meet-run-run (§5(c)-1/-2)"),
+    (PR, "meet-run-run-restarting", &[MembershipKept, HandleExclusive, NoLoss, ResumeBounded],
+     "as meet-run-run (§5(c)-1/-2); and §5(c)-3: resume() asks the closed c1 of an async restart in flight for its assignment and fails"),
     (PR, "meet-run-run-rebalance", &[NoLoss, MembershipKept, HandleExclusive],
      "§6 partition 0 only: p1's records are never handled; and §5(c)-1/-2 as meet-run-run"),
     (PR, "meet-run-close", &[CleanShutdown, HandleExclusive],
      "§5(c)-12 the heartbeat outlives shutdown; §5(c)-7 close while the heartbeat polls"),
-    (PR, "meet-run-close-restarting", &[CleanShutdown, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7)"),
+    (PR, "meet-run-close-restarting", &[CleanShutdown, HandleExclusive, SingleConsumer],
+     "as meet-run-close (§5(c)-12, §5(c)-7); and the restart's closer closes c1, which shutdown closes again"),
     (PR, "meet-run-close-rebalance", &[CleanShutdown, HandleExclusive], "as meet-run-close (§5(c)-12, §5(c)-7)"),
     (PR, "meet-run-close-outage", &[CleanShutdown, SingleConsumer],
      "§5(c)-7: the async restart's closer closes c1, still published; shutdown closes it again; §5(c)-12"),
-    (PR, "meet-run-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
     (PR, "meet-close-close", &[HandleExclusive, CleanShutdown], "§5(c)-7 and §5(c)-12, unchanged by the PR"),
-    (PR, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
+    (PR, "meet-close-close-restarting", &[HandleExclusive, CleanShutdown, SingleConsumer],
+     "as meet-close-close (§5(c)-7, §5(c)-12); and the restart's closer closes c1, which shutdown closes again"),
     (PR, "meet-close-close-rebalance", &[HandleExclusive, CleanShutdown], "as meet-close-close (§5(c)-7, §5(c)-12)"),
     (PR, "meet-close-close-outage", &[SingleConsumer, CleanShutdown],
      "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time"),
-    (PR, "meet-close-close-slow-handler", &[CleanShutdown], "§5(c)-12: the heartbeat outlives shutdown"),
 ];
 
 /// (design, scenario, checker) where a violation that needs one exact preemption may be missed
@@ -130,12 +131,13 @@ pub fn may_miss(design: &str, scenario: &str, checker: &str) -> bool {
         .any(|(d, s, c)| *d == design && *s == scenario && *c == checker)
 }
 
-/// Pairs loom cannot run: the model needs more than loom's 5 threads in one execution.
+/// Pairs loom cannot run: the model needs more than loom's 5 threads in (nearly) every
+/// execution. Executions that need more are pruned and counted (a check whose every execution
+/// was pruned is vacuous); these pairs are not run under loom at all.
 pub const LOOM_TOO_BIG: &[(&str, &str)] = &[
     (PR, "resume-during-outage"),
     (GO, "restart-with-static-id"),
-    (GO, "meet-run-run-outage"),
-    (PR, "meet-run-run-outage"),
+    (PR, "mid-batch-pause-race"),
 ];
 
 /// The expectation for a pair.

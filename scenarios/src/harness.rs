@@ -4,11 +4,16 @@
 //! the harness makes is logged (called, returned, with the result); the call-level properties
 //! are judged from those records. [`ScenarioModel`] is the [`Model`] the checkers explore.
 
-use crate::properties::{judge, Execution, Property, Rules, Violation};
-use crate::scenario::{Scenario, Step, When, MAIN};
+use crate::properties::{judge, spans, Caller, Execution, Property, Rules, Span, Violation};
+use crate::scenario::{Exercise, Scenario, Situation, Step, When, MAIN};
 use pausebeat::handler::Handler;
+use pausebeat::kafka::ErrorCode;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
-use pausebeat_world::{Design, Env, EventKind, EventLog, Instance, LoggingHandler, Op, World};
+use pausebeat_world::{
+    Design, Env, Event, EventKind, EventLog, Fault, Instance, LoggingHandler, Op, PollOutcome,
+    World,
+};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -45,21 +50,104 @@ pub struct Executed {
     pub end: Instant,
 }
 
+/// What the explored schedules of one check exercised: the evidence that a pass means
+/// something.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Executions judged.
+    pub schedules: usize,
+    /// Per purpose of the scenario ([`Scenario::purpose`], same order): the executions that
+    /// exercised it.
+    pub purposes: Vec<usize>,
+    /// Per fault of the world (same order): the executions in which it hit an operation.
+    pub faults: Vec<usize>,
+    /// Calls made, per operation, over every execution: by the application (recorded by the
+    /// harness) and by the design itself (reported through its probe).
+    pub calls: BTreeMap<(Op, Caller), usize>,
+    /// Executions cut short because they did not fit the checker (loom's 5 threads), and why.
+    pub pruned: usize,
+    /// Why the last pruned execution was.
+    pub pruned_by: Option<String>,
+}
+
+impl Coverage {
+    /// The purposes no execution exercised.
+    pub fn missed<'s>(&self, sc: &'s Scenario) -> Vec<&'s Exercise> {
+        sc.purpose
+            .iter()
+            .zip(&self.purposes)
+            .filter(|(_, n)| **n == 0)
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// One line per fact, as `verify` reports them.
+    pub fn lines(&self, sc: &Scenario) -> Vec<String> {
+        let n = self.schedules;
+        let mut out = Vec::new();
+        for (e, k) in sc.purpose.iter().zip(&self.purposes) {
+            out.push(format!("purpose: {e}: in {k} of {n} schedules"));
+        }
+        for (i, (f, k)) in sc.world.faults.iter().zip(&self.faults).enumerate() {
+            out.push(format!(
+                "fault #{i} {f:?}: hit an operation in {k} of {n} schedules"
+            ));
+        }
+        let mut calls: Vec<String> = self
+            .calls
+            .iter()
+            .map(|((op, by), k)| {
+                let by = match by {
+                    Caller::Application => "",
+                    Caller::Design => " (by the design)",
+                };
+                format!("{op}{by}: {k}")
+            })
+            .collect();
+        if calls.is_empty() {
+            calls.push("none".into());
+        }
+        out.push(format!("calls judged: {}", calls.join(", ")));
+        if let Some(why) = &self.pruned_by {
+            out.push(format!(
+                "pruned: {} of {n} executions did not fit the checker ({why})",
+                self.pruned
+            ));
+        }
+        out
+    }
+}
+
 /// One (design, scenario) pair as a model the checkers explore.
 pub struct ScenarioModel<D: Design> {
     scenario: Arc<Scenario>,
     last: Option<Arc<StdMutex<Executed>>>,
+    coverage: Arc<StdMutex<Coverage>>,
     design: PhantomData<fn() -> D>,
 }
 
 impl<D: Design> ScenarioModel<D> {
     /// The model of `scenario` run against design `D`.
     pub fn new(scenario: Arc<Scenario>) -> Self {
+        let coverage = Coverage {
+            purposes: vec![0; scenario.purpose.len()],
+            faults: vec![0; scenario.world.faults.len()],
+            ..Coverage::default()
+        };
         ScenarioModel {
             scenario,
             last: None,
+            coverage: Arc::new(StdMutex::new(coverage)),
             design: PhantomData,
         }
+    }
+
+    /// What the executions so far exercised.
+    pub fn coverage(&self) -> Coverage {
+        self.coverage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Also keep the full trace of the last execution in `slot`.
@@ -73,7 +161,7 @@ impl<D: Design> Model for ScenarioModel<D> {
     type Failure = Failure;
 
     fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), Failure> {
-        let result = run_scenario::<D, B>(rt, &self.scenario);
+        let result = run_scenario::<D, B>(rt, &self.scenario, &self.coverage);
         if let Some(slot) = &self.last {
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = result.1;
         }
@@ -84,6 +172,7 @@ impl<D: Design> Model for ScenarioModel<D> {
 fn run_scenario<D: Design, B: Backend>(
     rt: &Virtual<B>,
     sc: &Scenario,
+    coverage: &StdMutex<Coverage>,
 ) -> (Result<(), Failure>, Executed) {
     let world = World::new(rt, sc.world.clone());
     let log = world.log();
@@ -142,11 +231,22 @@ fn run_scenario<D: Design, B: Backend>(
     let abort = match (&played, rt.abort_reason()) {
         (_, Some(r @ (AbortReason::Deadlock { .. } | AbortReason::Horizon { .. }))) => Some(r),
         (_, Some(AbortReason::TooManyThreads { limit, thread })) => {
-            // Not a property of the design: the model does not fit the checker.
+            // Not a property of the design: this path does not fit the checker (loom: 5
+            // threads). It is pruned and counted; a check whose every path was pruned
+            // exercised nothing.
             rt.end_all_threads();
-            let msg =
-                format!("needs more than {limit} threads (spawning `{thread}`): too big for loom");
-            panic::panic_any(msg);
+            let mut c = coverage.lock().unwrap_or_else(|e| e.into_inner());
+            c.schedules += 1;
+            c.pruned += 1;
+            c.pruned_by = Some(format!("more than {limit} threads (spawning `{thread}`)"));
+            let trace = log.snapshot().iter().map(|e| e.to_string()).collect();
+            return (
+                Ok(()),
+                Executed {
+                    trace,
+                    end: rt.now(),
+                },
+            );
         }
         (Err(p), _) if !p.is::<Aborted>() => {
             rt.end_all_threads();
@@ -173,6 +273,24 @@ fn run_scenario<D: Design, B: Backend>(
     };
     let verdict = judge(&x);
     rt.end_all_threads();
+    {
+        let calls = spans(&events);
+        let mut c = coverage.lock().unwrap_or_else(|e| e.into_inner());
+        c.schedules += 1;
+        for (i, e) in sc.purpose.iter().enumerate() {
+            if exercised(e, sc, &events, &calls, &snapshot.faults_hit) {
+                c.purposes[i] += 1;
+            }
+        }
+        for (i, hit) in snapshot.faults_hit.iter().enumerate() {
+            if *hit {
+                c.faults[i] += 1;
+            }
+        }
+        for s in &calls {
+            *c.calls.entry((s.op, s.by)).or_default() += 1;
+        }
+    }
     let trace: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     let executed = Executed {
         trace: trace.clone(),
@@ -200,9 +318,99 @@ fn run_scenario<D: Design, B: Backend>(
     (result, executed)
 }
 
+/// Whether one execution exercised `e`.
+fn exercised(
+    e: &Exercise,
+    sc: &Scenario,
+    events: &[Event],
+    calls: &[Span],
+    faults_hit: &[bool],
+) -> bool {
+    let app = |op: Op| {
+        calls
+            .iter()
+            .filter(move |s| s.op == op && s.by == Caller::Application)
+    };
+    match e {
+        Exercise::Faults => faults_hit.iter().all(|h| *h),
+        Exercise::Concurrent(a, b) => {
+            app(*a).any(|x| app(*b).any(|y| x.thread != y.thread && x.overlaps(y)))
+        }
+        Exercise::During(op, situation) => {
+            let called: Vec<usize> = app(*op).map(|s| s.called).collect();
+            let mut in_handler: BTreeMap<&str, bool> = BTreeMap::new();
+            let mut restarting = false;
+            let mut rebalancing = false;
+            for ev in events {
+                match &ev.kind {
+                    EventKind::HandlerBegin { .. } => {
+                        in_handler.insert(&ev.thread, true);
+                    }
+                    EventKind::HandlerEnd { .. } => {
+                        in_handler.insert(&ev.thread, false);
+                    }
+                    EventKind::PollEnd(PollOutcome::Error(
+                        ErrorCode::UnknownMember | ErrorCode::MaxPollExceeded | ErrorCode::Fenced,
+                    )) => restarting = true,
+                    EventKind::Created { .. } => restarting = false,
+                    EventKind::Expired(_) => rebalancing = true,
+                    EventKind::Assigned { .. } => rebalancing = false,
+                    _ => {}
+                }
+                // The world applies a member joining or leaving lazily (at its next operation):
+                // the membership changes at the spec's time, whoever looks.
+                let t_prev = ev.at.since_origin();
+                if sc.world.members.iter().any(|m| {
+                    let since = |t: std::time::Duration| t <= t_prev;
+                    since(m.joins_at) || m.leaves_at.is_some_and(since)
+                }) && !rebalance_served(events, sc, ev.seq)
+                {
+                    rebalancing = true;
+                }
+                if !called.contains(&ev.seq) {
+                    continue;
+                }
+                let t = ev.at.since_origin();
+                let yes = match situation {
+                    Situation::Batch => in_handler.values().any(|b| *b),
+                    Situation::Restart => restarting,
+                    Situation::Rebalance => rebalancing,
+                    Situation::Outage => sc.world.faults.iter().any(|f| {
+                        matches!(*f, Fault::BrokerDown { from, until } if from <= t && t < until)
+                    }),
+                };
+                if yes {
+                    return true;
+                }
+            }
+            false
+        }
+    }
+}
+
+/// True if every membership change of the spec due by the time of event `seq` was served to
+/// the design's consumer (an assignment after it) before `seq`.
+fn rebalance_served(events: &[Event], sc: &Scenario, seq: usize) -> bool {
+    let at = events[seq].at.since_origin();
+    let due = sc
+        .world
+        .members
+        .iter()
+        .flat_map(|m| std::iter::once(m.joins_at).chain(m.leaves_at))
+        .filter(|t| *t <= at)
+        .max();
+    let Some(due) = due else { return true };
+    events[..seq]
+        .iter()
+        .any(|e| e.at.since_origin() >= due && matches!(e.kind, EventKind::Assigned { .. }))
+}
+
 /// Calls `op` on the design, recording the call and its return in the log.
-fn call(instance: &dyn Instance, log: &EventLog<impl Runtime>, op: Op) {
+fn call<R: Runtime>(instance: &dyn Instance, log: &EventLog<R>, op: Op) {
     log.record(None, EventKind::Call { op });
+    // A call is not atomic with respect to the other application threads: let another thread
+    // ready at this instant run first sometimes (its call may begin before this one acts).
+    <R::Backend as Backend>::yield_now();
     let error = instance.call(op).err().map(|e| e.to_string());
     log.record(None, EventKind::Return { op, error });
 }

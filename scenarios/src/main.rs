@@ -103,6 +103,9 @@ struct VerifyArgs {
     /// Seconds after which one check is stopped and reported as an error.
     #[arg(long, default_value_t = 600)]
     check_timeout: u64,
+    /// Stop at the first unexpected outcome (the checks not run yet are left out of the report).
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 #[derive(Args)]
@@ -133,6 +136,9 @@ struct ReplayArgs {
     /// Print the trace as JSON lines instead of plain lines.
     #[arg(long)]
     json_lines: bool,
+    /// Print the whole execution, not only the trace up to the violation.
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Args)]
@@ -238,11 +244,18 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
     if a.budget.budget == 0 || a.budget.loom_executions == 0 {
         return usage_error("--budget and --loom-executions must be at least 1");
     }
+    let no_loom: Vec<String> = catalogue::all()
+        .into_iter()
+        .filter(|s| s.no_loom.is_some())
+        .map(|s| s.name.to_string())
+        .collect();
     let mut plan = vec![];
     for s in &ss {
         for d in &ds {
             for c in &cs {
-                if c == "loom" && !pausebeat_scenarios::expect::loom_fits(d, s) {
+                if c == "loom"
+                    && (no_loom.contains(s) || !pausebeat_scenarios::expect::loom_fits(d, s))
+                {
                     continue;
                 }
                 plan.push(Planned {
@@ -258,7 +271,13 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let started = Instant::now();
-    let results = run_isolated(plan, &a.budget, jobs, Duration::from_secs(a.check_timeout));
+    let results = run_isolated(
+        plan,
+        &a.budget,
+        jobs,
+        Duration::from_secs(a.check_timeout),
+        a.fail_fast,
+    );
     println!("{}", report::table(&results, &cs));
     for r in results
         .iter()
@@ -316,7 +335,10 @@ fn run_isolated(
     budget: &BudgetArgs,
     jobs: usize,
     timeout: Duration,
+    fail_fast: bool,
 ) -> Vec<CheckResult> {
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let failed = &failed;
     let exe = std::env::current_exe();
     let total = plan.len();
     let queue = Arc::new(Mutex::new(plan.into_iter().enumerate().collect::<Vec<_>>()));
@@ -328,6 +350,9 @@ fn run_isolated(
         for _ in 0..jobs.min(total.max(1)) {
             let (queue, results, done, exe) = (queue.clone(), results.clone(), done.clone(), &exe);
             scope.spawn(move || loop {
+                if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                 let Some((i, p)) = next else { break };
                 let r = match exe {
@@ -336,6 +361,9 @@ fn run_isolated(
                         error_result(&p, format!("cannot find the pausebeat executable: {e}"))
                     }
                 };
+                if !r.as_expected {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 let mut n = done.lock().unwrap_or_else(|e| e.into_inner());
                 *n += 1;
                 if tty {
@@ -382,6 +410,7 @@ fn error_result(p: &Planned, message: String) -> CheckResult {
         exhaustive: false,
         as_expected: false,
         why: exp.why.to_string(),
+        exercised: vec![],
     }
 }
 
@@ -480,8 +509,8 @@ fn cmd_replay(a: ReplayArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let lines = match &replayed.failure {
-        Some(f) => f.trace.clone(),
-        None => replayed.executed.trace.clone(),
+        Some(f) if !a.full => f.trace.clone(),
+        _ => replayed.executed.trace.clone(),
     };
     for l in &lines {
         if a.json_lines {

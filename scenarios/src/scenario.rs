@@ -94,6 +94,53 @@ impl Default for HandlerSpec {
 
 pub use pausebeat_world::properties::Bounds;
 
+/// What a scenario exists to exercise. A check whose explored schedules never exercised one of
+/// its scenario's purposes is `vacuous`, never a pass: the story did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exercise {
+    /// Every fault of the world changed what some operation did (an operation failed or took
+    /// longer because of it).
+    Faults,
+    /// A call of the first operation and one of the second, by the application on two
+    /// threads, were in progress at once.
+    Concurrent(Op, Op),
+    /// The application called this operation in this situation.
+    During(Op, Situation),
+}
+
+/// A situation an operation can be called in (see [`Exercise::During`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Situation {
+    /// A batch is in the handler.
+    Batch,
+    /// A restart is in flight: after a poll lost the membership (unknown member, max.poll
+    /// exceeded, fenced), before the next consumer was created.
+    Restart,
+    /// Every broker is down (a `BrokerDown` window).
+    Outage,
+    /// The group's membership changed and the design's consumer has not been given its new
+    /// assignment yet.
+    Rebalance,
+}
+
+impl std::fmt::Display for Exercise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exercise::Faults => write!(f, "every fault hit an operation"),
+            Exercise::Concurrent(a, b) => write!(f, "{a}() and {b}() in progress at once"),
+            Exercise::During(op, s) => {
+                let s = match s {
+                    Situation::Batch => "a batch is in the handler",
+                    Situation::Restart => "a restart is in flight",
+                    Situation::Outage => "the brokers are down",
+                    Situation::Rebalance => "a rebalance is pending",
+                };
+                write!(f, "{op}() while {s}")
+            }
+        }
+    }
+}
+
 /// A scenario of the catalogue.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -118,6 +165,12 @@ pub struct Scenario {
     /// `no-loss` requires every produced record to be handled by the end (false when the story
     /// shuts the consumer down on purpose before it could read everything).
     pub all_records_due: bool,
+    /// What the scenario exists to exercise (see [`Exercise`]).
+    pub purpose: Vec<Exercise>,
+    /// Why loom does not run it (`None`: it does). loom explores the end of an execution first;
+    /// a story whose point lies early in a long execution is not reached within its budget,
+    /// and a check that exercised nothing would be vacuous.
+    pub no_loom: Option<&'static str>,
 }
 
 impl Scenario {
@@ -140,7 +193,23 @@ impl Scenario {
             bounds: Bounds::default(),
             horizon: secs(4 * 3600),
             all_records_due: true,
+            purpose: Vec::new(),
+            no_loom: None,
         }
+    }
+
+    /// loom does not run this scenario, for this reason.
+    pub fn without_loom(mut self, why: &'static str) -> Self {
+        self.no_loom = Some(why);
+        self
+    }
+
+    /// The scenario exists to exercise `e`: a check where no explored schedule did is vacuous.
+    pub fn exercises(mut self, e: Exercise) -> Self {
+        if !self.purpose.contains(&e) {
+            self.purpose.push(e);
+        }
+        self
     }
 
     /// The story shuts the consumer down before it could read every record: `no-loss` judges

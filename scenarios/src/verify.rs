@@ -4,7 +4,7 @@
 use crate::catalogue;
 use crate::designs::{dispatch, WithDesign};
 use crate::expect::{expectation, Expected};
-use crate::harness::{Executed, Failure, ScenarioModel};
+use crate::harness::{Coverage, Executed, Failure, ScenarioModel};
 use crate::scenario::Scenario;
 use pausebeat::sync::explore::{explore, replay, Checker, Outcome, ReplayError};
 use pausebeat_world::{Design, Op};
@@ -107,6 +107,10 @@ pub struct CheckResult {
     /// Why that outcome is expected (with the reference section).
     #[serde(default)]
     pub why: String,
+    /// What the explored schedules exercised: the scenario's purposes, each fault, the calls
+    /// the properties judged.
+    #[serde(default)]
+    pub exercised: Vec<String>,
 }
 
 struct RunOne<'a> {
@@ -124,28 +128,45 @@ pub fn missing_ops<D: Design>(scenario: &Scenario) -> Vec<Op> {
         .collect()
 }
 
+/// What exploring one check came to.
+struct Explored {
+    outcome: Outcome<Failure>,
+    schedules: usize,
+    elapsed: Duration,
+    coverage: Coverage,
+}
+
 impl WithDesign for RunOne<'_> {
-    type Out = Result<(Outcome<Failure>, usize, Duration), Vec<Op>>;
+    type Out = Result<Explored, Vec<Op>>;
     fn with<D: Design>(self) -> Self::Out {
         let missing = missing_ops::<D>(self.scenario);
         if !missing.is_empty() {
             return Err(missing);
         }
         let model = Arc::new(ScenarioModel::<D>::new(Arc::new(self.scenario.clone())));
-        let r = explore(self.checker, model);
-        Ok((r.outcome, r.schedules, r.elapsed))
+        let r = explore(self.checker, model.clone());
+        Ok(Explored {
+            outcome: r.outcome,
+            schedules: r.schedules,
+            elapsed: r.elapsed,
+            coverage: model.coverage(),
+        })
     }
 }
 
-fn not_applicable(design: &str, scenario: &str, checker: &str, missing: &[Op]) -> CheckResult {
+fn not_applicable(design: &str, scenario: &Scenario, checker: &str, missing: &[Op]) -> CheckResult {
     let mut r = result_of(
         design,
         scenario,
         checker,
-        Outcome::Error(String::new()),
-        0,
-        Duration::ZERO,
+        Explored {
+            outcome: Outcome::Error(String::new()),
+            schedules: 0,
+            elapsed: Duration::ZERO,
+            coverage: Coverage::default(),
+        },
     );
+    r.exercised.clear();
     let names: Vec<&str> = missing.iter().map(|o| o.name()).collect();
     r.verdict = "not-applicable".into();
     r.message = Some(format!("the design does not offer {}", names.join(", ")));
@@ -156,30 +177,16 @@ fn not_applicable(design: &str, scenario: &str, checker: &str, missing: &[Op]) -
 /// Runs one check in this process. `None` if the design or scenario is unknown.
 pub fn run_check(design: &str, scenario: &Scenario, checker: &Checker) -> Option<CheckResult> {
     Some(match dispatch(design, RunOne { scenario, checker })? {
-        Ok((outcome, schedules, elapsed)) => result_of(
-            design,
-            &scenario.name,
-            checker.name(),
-            outcome,
-            schedules,
-            elapsed,
-        ),
-        Err(missing) => not_applicable(design, &scenario.name, checker.name(), &missing),
+        Ok(x) => result_of(design, scenario, checker.name(), x),
+        Err(missing) => not_applicable(design, scenario, checker.name(), &missing),
     })
 }
 
 /// Runs one check of design `D` (a user's own, say) on `scenario`.
 pub fn check_design<D: Design>(scenario: &Scenario, checker: &Checker) -> CheckResult {
     match (RunOne { scenario, checker }).with::<D>() {
-        Ok((outcome, schedules, elapsed)) => result_of(
-            D::NAME,
-            &scenario.name,
-            checker.name(),
-            outcome,
-            schedules,
-            elapsed,
-        ),
-        Err(missing) => not_applicable(D::NAME, &scenario.name, checker.name(), &missing),
+        Ok(x) => result_of(D::NAME, scenario, checker.name(), x),
+        Err(missing) => not_applicable(D::NAME, scenario, checker.name(), &missing),
     }
 }
 
@@ -188,7 +195,7 @@ pub fn verify_design<D: Design>(budget: &Budget) -> Vec<CheckResult> {
     let mut out = vec![];
     for s in catalogue::all() {
         for c in DEFAULT_CHECKERS {
-            if c == "loom" && !crate::expect::loom_fits(D::NAME, &s.name) {
+            if c == "loom" && (s.no_loom.is_some() || !crate::expect::loom_fits(D::NAME, &s.name)) {
                 continue;
             }
             if let Some(checker) = budget.checker(c) {
@@ -199,14 +206,14 @@ pub fn verify_design<D: Design>(budget: &Budget) -> Vec<CheckResult> {
     out
 }
 
-fn result_of(
-    design: &str,
-    scenario: &str,
-    checker: &str,
-    outcome: Outcome<Failure>,
-    schedules: usize,
-    elapsed: Duration,
-) -> CheckResult {
+fn result_of(design: &str, sc: &Scenario, checker: &str, x: Explored) -> CheckResult {
+    let Explored {
+        outcome,
+        schedules,
+        elapsed,
+        coverage,
+    } = x;
+    let scenario: &str = &sc.name;
     let exp = expectation(design, scenario);
     let mut r = CheckResult {
         design: design.to_string(),
@@ -227,13 +234,28 @@ fn result_of(
         exhaustive: false,
         as_expected: false,
         why: exp.why.to_string(),
+        exercised: coverage.lines(sc),
     };
     match outcome {
         Outcome::Pass { exhaustive } => {
-            r.verdict = "pass".into();
-            r.exhaustive = exhaustive;
-            r.as_expected =
-                exp.outcome == Expected::Pass || crate::expect::may_miss(design, scenario, checker);
+            let mut missed: Vec<String> =
+                coverage.missed(sc).iter().map(|e| e.to_string()).collect();
+            if coverage.schedules > 0 && coverage.pruned == coverage.schedules {
+                missed.push("any execution that fits the checker (every one was pruned)".into());
+            }
+            if missed.is_empty() {
+                r.verdict = "pass".into();
+                r.exhaustive = exhaustive;
+                r.as_expected = exp.outcome == Expected::Pass
+                    || crate::expect::may_miss(design, scenario, checker);
+            } else {
+                // The story did not happen: nothing was shown, in either direction.
+                r.verdict = "vacuous".into();
+                r.message = Some(format!(
+                    "no explored schedule exercised: {}",
+                    missed.join("; ")
+                ));
+            }
         }
         Outcome::Violation { failure, schedule } => {
             r.verdict = "violation".into();

@@ -234,19 +234,25 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         // Full: a wake-up is pending already. Closed cannot happen (the wake channel is never
         // closed); after close() the owner is gone and the request is moot.
         let _ = self.wake.try_send(());
+        if crate::mutants::active("resume-waits") {
+            // Waits until the owner reports it running (bounded by the command timeout).
+            let deadline = self.rt.now() + self.cfg.command_timeout();
+            while self.shared.state() != ConsumerState::Running && self.rt.now() < deadline {
+                self.rt.sleep(Duration::from_millis(100));
+            }
+        }
     }
 
     fn pause(&self) -> Result<(), ConsumerError> {
         self.shared.request(Mode::Paused);
-        let r = if self.on_handler_thread() {
+        if self.on_handler_thread() {
             // From inside the handler: the owner hands no further batch once it sees the mode;
             // waiting for it here would wait for this very batch to end.
             let _ = self.wake.try_send(());
             Ok(())
         } else {
             self.call("pause", |reply| Command::Pause { reply })
-        };
-        r
+        }
     }
 
     fn suspend(&self) -> Result<(), ConsumerError> {
@@ -282,29 +288,12 @@ impl<R: Runtime, P: Probe> Link<R, P> {
                 },
                 TrySendError::Closed(_) => ConsumerError::Closed,
             });
-        let result = match sent {
-            Err(e) => Err(e),
-            // The run takes as long as catching up takes; the owner always replies (or its
-            // unwinding closes the reply channel).
-            Ok(()) => match reply.recv() {
-                Some(RunReply { result, restored }) => {
-                    match restored {
-                        Some(Mode::Paused) => {
-                            self.note(DesignEvent::PauseCalled);
-                            self.note(DesignEvent::PauseReturned);
-                        }
-                        Some(Mode::Suspended) => {
-                            self.note(DesignEvent::SuspendCalled);
-                            self.note(DesignEvent::SuspendReturned);
-                        }
-                        Some(Mode::Running) | None => {}
-                    }
-                    result
-                }
-                None => Err(ConsumerError::Closed),
-            },
-        };
-        result
+        // The run takes as long as catching up takes; the owner always replies (or its
+        // unwinding closes the reply channel).
+        sent.and_then(|()| match reply.recv() {
+            Some(RunReply { result }) => result,
+            None => Err(ConsumerError::Closed),
+        })
     }
 }
 
@@ -465,6 +454,9 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
             return Ok(());
         };
         self.link.commands.close();
+        if crate::mutants::active("close-does-not-wait") {
+            return Ok(());
+        }
         let bound = self.link.cfg.command_timeout();
         let timeout = ConsumerError::Timeout {
             what: "close",

@@ -37,17 +37,16 @@ use crate::kafka::{
     ConsumerFactory, ConsumerHandle, ErrorCode, KafkaError, Offset, Partition, RebalanceHook,
     Record,
 };
+use crate::mutants;
 use crate::probe::{DesignEvent, Probe};
 use crate::sync::{Chan, Instant, RecvArm, RecvError, Runtime, Select};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What a `run_once()` caller gets back: the run's result, and the mode the owner returned the
-/// consumer to before replying (so that the caller can report the implied pause or suspend).
+/// What a `run_once()` caller gets back: the run's result.
 pub(crate) struct RunReply {
     pub result: Result<RunReport, ConsumerError>,
-    pub restored: Option<Mode>,
 }
 
 /// A request from an API thread. `resume()` is not one: it never waits, so it only stores the
@@ -223,7 +222,7 @@ impl InstanceIds {
             let expired = self
                 .released_at
                 .is_some_and(|t| now >= t + self.reuse_after);
-            if !expired {
+            if !expired && !mutants::active("restart-same-id") {
                 self.generation += 1;
                 self.used = false;
             }
@@ -431,7 +430,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// Sends the pause acknowledgements once they are true: no batch in the handler, and the
     /// partitions of the open handle (if any) paused by the reconcile that ran before.
     fn ack_pauses(&mut self) {
-        if self.pause_acks.is_empty() || self.worker.busy {
+        if self.pause_acks.is_empty() || (self.worker.busy && !mutants::active("pause-acks-busy")) {
             return;
         }
         for r in self.pause_acks.drain(..) {
@@ -493,7 +492,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             return self.on_error(e);
         }
         self.ack_pauses();
-        let heartbeat = self.cfg.heartbeat_interval();
+        let heartbeat = if mutants::active("rare-maintenance") {
+            self.cfg.max_poll_interval()
+        } else {
+            self.cfg.heartbeat_interval()
+        };
         let busy = self.worker.busy;
         let Some(open) = self.open_mut() else { return };
         let due = open.last_poll + heartbeat;
@@ -573,15 +576,18 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let Some(run) = self.run.take() else {
             return false;
         };
-        let mut restored = None;
+        // The run returns the consumer to the requested mode: an implied suspend or pause,
+        // reported as the consumer's own calls at the moment it makes them.
         if !run.interrupted {
             match self.shared.mode() {
                 Mode::Suspended => {
+                    self.note(DesignEvent::SuspendCalled);
                     self.close_handle();
                     self.phase = Phase::Suspended;
-                    restored = Some(Mode::Suspended);
+                    self.note(DesignEvent::SuspendReturned);
                 }
                 Mode::Paused => {
+                    self.note(DesignEvent::PauseCalled);
                     self.shared.set_fetch_target(false);
                     self.rewind_pending();
                     if let Err(e) = self.reconcile(false) {
@@ -591,7 +597,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                             o.applied = None;
                         }
                     }
-                    restored = Some(Mode::Paused);
+                    self.note(DesignEvent::PauseReturned);
                 }
                 Mode::Running => {}
             }
@@ -605,7 +611,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         for r in run.replies {
             let _ = r.try_send(RunReply {
                 result: result.clone(),
-                restored,
             });
         }
         if !self.queued_runs.is_empty() {
@@ -625,6 +630,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             _ => 0,
         };
         let was_suspended = matches!(self.phase, Phase::Suspended);
+        let restarting = matches!(self.phase, Phase::Restarting(_));
         let id = self.ids.next(now);
         self.shared.set_fetch_target(self.consuming());
         tracing::debug!(consumer = self.cfg.name(), instance_id = ?id, attempt, "creating a consumer");
@@ -633,6 +639,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 self.ids.opened();
                 self.shared.counters.created.fetch_add(1);
                 let now = self.rt.now();
+                if restarting && mutants::active("no-resume-after-restart") {
+                    self.shared.request(Mode::Paused); // the resume asked for meanwhile is lost
+                }
                 self.phase = Phase::Open(Open {
                     handle,
                     created_at: now,
@@ -703,6 +712,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             _ => false,
         };
         self.restart_streak = if young { self.restart_streak + 1 } else { 0 };
+        if mutants::active("restart-keeps-old-handle") {
+            if let Phase::Open(old) = std::mem::replace(&mut self.phase, Phase::Idle) {
+                std::mem::forget(old.handle);
+            }
+        }
         self.close_handle();
         self.shared.counters.restarts.fetch_add(1);
         self.phase = Phase::Restarting(Restarting {
@@ -725,6 +739,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn suspend_now(&mut self) {
+        if mutants::active("suspend-keeps-handle") {
+            self.phase = Phase::Idle; // the open handle is dropped, never closed
+        }
         self.close_handle();
         self.phase = Phase::Suspended;
         self.publish_state();
@@ -734,20 +751,25 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         tracing::debug!(consumer = self.cfg.name(), "suspended");
         // Runs asked for while the suspend was pending waited for it; they start now (a run
         // after a suspend reopens). Without a run in progress nothing else would start them.
-        if self.run.is_none() && !self.queued_runs.is_empty() {
+        if self.run.is_none() && !self.queued_runs.is_empty() && !mutants::active("queued-run-lost")
+        {
             let replies = std::mem::take(&mut self.queued_runs);
             self.start_run(replies);
         }
     }
 
     fn shutdown(&mut self) {
+        if mutants::active("close-leaves-handle-open") {
+            if let Phase::Open(open) = std::mem::replace(&mut self.phase, Phase::Idle) {
+                std::mem::forget(open.handle);
+            }
+        }
         self.end_run(Err(ConsumerError::Closed));
         if let Some(run) = self.run.take() {
             self.note(DesignEvent::RunEnded);
             for r in run.replies {
                 let _ = r.try_send(RunReply {
                     result: Err(ConsumerError::Closed),
-                    restored: None,
                 });
             }
         }
@@ -768,7 +790,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         for r in self.queued_runs.drain(..) {
             let _ = r.try_send(RunReply {
                 result: Err(ConsumerError::Closed),
-                restored: None,
             });
         }
         for r in self.pause_acks.drain(..) {
@@ -779,7 +800,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 Command::Run { reply } => {
                     let _ = reply.try_send(RunReply {
                         result: Err(ConsumerError::Closed),
-                        restored: None,
                     });
                 }
                 Command::Pause { reply } => {
@@ -829,6 +849,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let firsts = open.pending.firsts();
         open.pending.take();
         open.flush = false;
+        if mutants::active("pending-dropped-on-pause") {
+            return;
+        }
         for (p, o) in firsts {
             // A partition no longer assigned needs nothing: whoever gets it starts at the
             // committed offset, which is at or before `o`.
@@ -894,7 +917,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let Some(open) = self.open_mut() else { return };
         // A seek fails only if the partition was revoked in the same poll; then whoever gets
         // it starts from the committed offset, which is at or before this record.
-        let _ = open.handle.seek(record.partition, record.offset);
+        if !(slipped && mutants::active("slipped-record-dropped")) {
+            let _ = open.handle.seek(record.partition, record.offset);
+        }
         if slipped {
             // The pause did not hold: apply it to the whole assignment again.
             open.applied = None;
@@ -968,6 +993,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             abandoned: false,
         };
         tracing::trace!(records = flight.records, "batch to the handler");
+        if mutants::active("commit-before-handler") {
+            self.commit(&flight);
+        }
         self.in_flight = Some(flight);
         if let Err(e) = self.worker.hand(records) {
             self.on_verdict(Err(e));
@@ -994,7 +1022,12 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 }
                 self.commit(&flight);
             }
-            Err(e) => self.batch_failed(&flight, e),
+            Err(e) => {
+                if mutants::active("failed-batch-committed") {
+                    self.commit(&flight);
+                }
+                self.batch_failed(&flight, e)
+            }
         }
     }
 
@@ -1050,7 +1083,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     continue;
                 }
                 open.pending.drop_partition(*p);
-                let _ = open.handle.seek(*p, *first);
+                if !mutants::active("failed-batch-not-rewound") {
+                    let _ = open.handle.seek(*p, *first);
+                }
             }
             if open.pending.records.is_empty() {
                 open.flush = false;
@@ -1063,7 +1098,10 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// A consumer call failed.
     fn on_error(&mut self, e: KafkaError) {
         self.shared.set_error(ConsumerError::Kafka(e.clone()));
-        if e.membership_lost() {
+        if e.membership_lost() || (mutants::active("outage-restarts") && transient(&e)) {
+            if mutants::active("outage-restarts") {
+                self.ids.used = false; // and under the same id
+            }
             return self.restart(e);
         }
         let now = self.rt.now();

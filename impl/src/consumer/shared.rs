@@ -174,7 +174,9 @@ impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
             return;
         }
         let fetching = self.shared.fetch_target();
-        let r = if fetching {
+        let r = if fetching && crate::mutants::active("hook-keeps-stale-pause") {
+            Ok(())
+        } else if fetching {
             handle.resume(partitions)
         } else {
             handle.pause(partitions)

@@ -5,6 +5,8 @@
 //! driver stops at the first violation and returns it with a schedule string that reproduces it:
 //!
 //! * shuttle: `shuttle:<shuttle's own encoded schedule>` (the string `shuttle::replay` takes);
+//! * `std`: one plain execution on real threads with virtual time ([`replay`] only: to read
+//!   what a scenario does on a passing path);
 //! * loom: `loom:<preemption bound>:<execution number>[:<picks>]`. loom's exploration is
 //!   deterministic, so re-running it with the same bound (and the same data choices) reaches the
 //!   same execution again.
@@ -120,7 +122,7 @@ pub struct Report<F> {
 pub enum ReplayError {
     /// The schedule string is not one [`explore`] prints.
     #[error(
-        "not a schedule string: {0} (expected `shuttle:<schedule>` or `loom:<bound>:<execution>`)"
+        "not a schedule string: {0} (expected `shuttle:<schedule>`, `loom:<bound>:<execution>[:<picks>]` or `std`)"
     )]
     BadSchedule(String),
     /// loom finished its exploration before reaching the execution.
@@ -248,6 +250,12 @@ pub fn replay<M: Model>(
 ) -> Result<Result<(), M::Failure>, ReplayError> {
     quiet_panics();
     let bad = || ReplayError::BadSchedule(schedule.to_string());
+    if schedule.trim() == "std" {
+        // One plain execution on real threads with virtual time (every choice 0).
+        let rt = Virtual::<super::Std>::new();
+        return panic::catch_unwind(AssertUnwindSafe(|| model.execute(&rt)))
+            .map_err(|p| ReplayError::Panicked(message(&*p)));
+    }
     let count = Arc::new(AtomicUsize::new(0));
     let found: Arc<Mutex<Option<Found<M::Failure>>>> = Arc::new(Mutex::new(None));
     let passed = Arc::new(Mutex::new(false));

@@ -85,7 +85,7 @@ impl Property {
             Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
-            Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume()",
+            Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume(), and none is still in the handler when pause() returns (unless pause() was called from inside the handler); a pause whose call overlapped a resume or run on another thread is not judged (the callers left the order open)",
             Property::NoLoss => "no commit passes a record the handler has not finished successfully, and every produced record is finished by the end of the scenario",
             Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
             Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
@@ -224,7 +224,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// Who made a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Caller {
     /// An application thread of the scenario, recorded by the harness ([`EventKind::Call`]).
     Application,
@@ -479,9 +479,10 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
                 break;
             }
             if is_request_to_stop(&l.kind) {
-                // The application asked for a pause, suspend or close first: the resume is
-                // superseded. The design's own pause (a run's end) does not excuse it.
-                superseded = matches!(l.kind, EventKind::Call { .. });
+                // A pause, suspend or close asked for first supersedes the resume: by the
+                // application, or on another thread (another caller's run ending). The
+                // resuming thread's own next pause does not excuse it.
+                superseded = matches!(l.kind, EventKind::Call { .. }) || l.thread != e.thread;
                 break;
             }
             hs = handles_upto(x.events, l.seq);
@@ -535,13 +536,21 @@ fn reassigned_partitions_fetch(x: &Execution<'_>) -> Option<Violation> {
                 op: Op::Pause | Op::Suspend,
                 ..
             } => fetching = false,
-            EventKind::Assigned { paused, .. } if fetching && !paused.is_empty() => {
+            EventKind::Assigned { partitions, paused } if fetching => {
                 let Some(h) = e.handle else { continue };
                 let deadline = e.at + bound;
+                let assigned: BTreeSet<Partition> = partitions.iter().copied().collect();
+                // Paused now among the assigned: from before (librdkafka kept the flag), or
+                // paused since (a hook or the design pausing what it should fetch).
                 let mut still: BTreeSet<Partition> = paused.iter().copied().collect();
-                let mut last = e;
+                let (mut last, mut gone, mut stopped) = (e, false, false);
                 for l in &x.events[e.seq + 1..] {
-                    if still.is_empty() || l.at > deadline || is_request_to_stop(&l.kind) {
+                    if l.at > deadline {
+                        break;
+                    }
+                    if is_request_to_stop(&l.kind) {
+                        // The application asked first; the design's own pause does not excuse.
+                        stopped = matches!(l.kind, EventKind::Call { .. });
                         break;
                     }
                     match (&l.kind, l.handle) {
@@ -550,25 +559,42 @@ fn reassigned_partitions_fetch(x: &Execution<'_>) -> Option<Violation> {
                                 still.remove(p);
                             }
                         }
+                        (EventKind::Pause { applied, .. }, Some(lh)) if lh == h => {
+                            still.extend(applied.iter().filter(|p| assigned.contains(p)));
+                        }
                         (EventKind::Revoked(ps), Some(lh)) if lh == h => {
                             for p in ps {
                                 still.remove(p);
                             }
                         }
-                        (EventKind::CloseBegin, Some(lh)) if lh == h => still.clear(),
+                        // A newer assignment, a close, a newer consumer: judged on their own.
+                        (EventKind::Assigned { .. } | EventKind::CloseBegin, Some(lh))
+                            if lh == h =>
+                        {
+                            gone = true;
+                            break;
+                        }
+                        (EventKind::Created { .. }, _) => {
+                            gone = true;
+                            break;
+                        }
                         _ => {}
                     }
                     last = l;
                 }
                 let ended_early = x.end < deadline;
-                if !still.is_empty() && !ended_early {
+                let flow_control = batch_in_flight(&x.events[..=last.seq]);
+                if !still.is_empty() && !ended_early && !gone && !stopped && !flow_control {
+                    let from_before = paused.iter().any(|p| still.contains(p));
                     return Some(Violation {
                         property: Property::ResumeEffective,
                         at: last.at,
                         seq: last.seq,
                         message: format!(
-                            "{h} was given {still:?} at {} still paused from before, while it should fetch; still paused at {}",
-                            e.at, last.at
+                            "{h} was given {partitions:?} at {}{} while it should fetch; {still:?} still paused at {}",
+                            e.at,
+                            if from_before { " (still paused from before)" } else { "" },
+                            last.at
                         ),
                     });
                 }
@@ -764,6 +790,31 @@ fn paused_intervals(x: &Execution<'_>) -> Vec<(usize, usize)> {
 /// `paused-means-paused`: no batch reaches the handler while paused.
 pub fn paused_means_paused(x: &Execution<'_>) -> Option<Violation> {
     for (s, end) in paused_intervals(x) {
+        // pause() returns once no batch is in the handler (but from inside the handler, where
+        // the batch in progress is the caller's own).
+        let returned = &x.events[s];
+        let mut inside: BTreeMap<&str, bool> = BTreeMap::new();
+        for e in &x.events[..s] {
+            match e.kind {
+                EventKind::HandlerBegin { .. } => {
+                    inside.insert(&e.thread, true);
+                }
+                EventKind::HandlerEnd { .. } => {
+                    inside.insert(&e.thread, false);
+                }
+                _ => {}
+            }
+        }
+        if let Some((t, _)) = inside
+            .iter()
+            .find(|(t, busy)| **busy && **t != returned.thread.as_str())
+        {
+            return Some(x.violation(
+                Property::PausedMeansPaused,
+                returned,
+                format!("pause() returned while `{t}` still had a batch in the handler"),
+            ));
+        }
         for e in &x.events[s..end.min(x.events.len())] {
             if let EventKind::HandlerBegin { records } = &e.kind {
                 return Some(x.violation(

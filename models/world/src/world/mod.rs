@@ -127,6 +127,10 @@ pub struct WorldSnapshot {
     pub closed: Vec<(HandleId, u32)>,
     /// Handles that were fenced at creation.
     pub fenced: Vec<HandleId>,
+    /// For each fault of the spec, in order: whether it changed what some operation did (an
+    /// operation failed or took longer because of it). A fault that hit nothing exercised
+    /// nothing.
+    pub faults_hit: Vec<bool>,
     /// The group generation.
     pub generation: u64,
     /// The group's members in join order (`c1`…: handles, `m1`…: other members) with what the
@@ -218,6 +222,7 @@ impl<R: Runtime> World<R> {
                 .filter(|h| h.fenced)
                 .map(|h| h.id)
                 .collect(),
+            faults_hit: st.faults_hit(),
             generation: st.generation,
             group: st.group(),
             assignments: st
@@ -642,7 +647,8 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
 
     fn high_watermark(&self, partition: Partition) -> Result<Option<Offset>, KafkaError> {
         self.local("high_watermark", |st, sh, now| {
-            if sh.cfg.outage_at(now).is_some() {
+            if let Some(i) = sh.cfg.outage_at(now) {
+                st.fault_hit(i);
                 return Err(err(
                     ErrorClass::NonRetriable,
                     ErrorCode::BrokerTransport,
@@ -668,7 +674,8 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         partitions: &[Partition],
     ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError> {
         self.local("committed", |st, sh, now| {
-            if sh.cfg.outage_at(now).is_some() {
+            if let Some(i) = sh.cfg.outage_at(now) {
+                st.fault_hit(i);
                 return Err(err(
                     ErrorClass::NonRetriable,
                     ErrorCode::BrokerTransport,

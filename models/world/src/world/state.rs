@@ -139,6 +139,8 @@ struct FaultSeen {
     ended: bool,
     /// Broker outage: the members' sessions were expired.
     expired: bool,
+    /// It changed what an operation of the design did (an operation failed, or took longer).
+    hit: bool,
 }
 
 struct OtherState {
@@ -284,8 +286,19 @@ impl<R: Runtime> State<R> {
         self.next_token
     }
 
-    /// Logs the effect of fault `i` the first time it is seen.
+    /// Notes that fault `i` changed what an operation did.
+    pub fn fault_hit(&mut self, i: usize) {
+        self.seen[i].hit = true;
+    }
+
+    /// For each fault of the spec: whether it changed what some operation did.
+    pub fn faults_hit(&self) -> Vec<bool> {
+        self.seen.iter().map(|s| s.hit).collect()
+    }
+
+    /// Logs the effect of fault `i` the first time it is seen (and notes it hit an operation).
     pub fn fault_effect(&mut self, log: &EventLog<R>, i: usize, text: impl FnOnce() -> String) {
+        self.seen[i].hit = true;
         if !self.seen[i].effect {
             self.seen[i].effect = true;
             tracing::debug!(fault = i, "fault takes effect");
@@ -592,7 +605,8 @@ impl<R: Runtime> State<R> {
                 "FENCED_INSTANCE_ID: another member holds this group.instance.id",
             )));
         }
-        if cfg.outage_at(now).is_some() {
+        if let Some(i) = cfg.outage_at(now) {
+            self.fault_hit(i);
             return Step::Done(Err(err(
                 ErrorClass::NonRetriable,
                 ErrorCode::BrokerTransport,
@@ -693,7 +707,8 @@ impl<R: Runtime> State<R> {
                 "FENCED_INSTANCE_ID",
             ));
         }
-        if cfg.outage_at(now).is_some() {
+        if let Some(i) = cfg.outage_at(now) {
+            self.fault_hit(i);
             return Err(err(
                 ErrorClass::NonRetriable,
                 ErrorCode::BrokerTransport,

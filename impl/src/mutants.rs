@@ -1,0 +1,54 @@
+//! Planted bugs: the verifier's own sensitivity test.
+//!
+//! Each mutant is a small, realistic bug in the vetted consumer, switched on at run time by the
+//! environment variable `PAUSEBEAT_MUTANT=<name>` in a build with the `mutants` feature. Without
+//! the feature, [`active`] is a constant `false` and every mutant compiles away: production
+//! builds carry none of them.
+//!
+//! `scenarios/tests/mutants.rs` runs `pausebeat verify --design vetted` once per mutant and
+//! fails when one survives (the catalogue stops catching a bug it used to catch).
+//!
+//! ```
+//! // Outside a mutants build (or with PAUSEBEAT_MUTANT unset) no mutant is active.
+//! assert!(!pausebeat::mutants::active("resume-waits"));
+//! assert!(pausebeat::mutants::ALL.len() >= 15);
+//! ```
+
+/// Every mutant: its name and the bug it plants.
+pub const ALL: &[(&str, &str)] = &[
+    ("resume-waits", "resume() waits for the owner to apply it, like a command"),
+    ("hook-keeps-stale-pause", "the rebalance hook pauses new partitions while paused but does not resume them while running (librdkafka's stale pause flag stays)"),
+    ("restart-same-id", "a restart reuses the static instance id of the member it replaces"),
+    ("restart-keeps-old-handle", "a restart opens the new consumer without closing the old one"),
+    ("suspend-keeps-handle", "suspend() acknowledges without closing the consumer"),
+    ("commit-before-handler", "a batch is committed when it is handed to the handler, not after it succeeded"),
+    ("failed-batch-committed", "a batch the handler refused is committed anyway"),
+    ("failed-batch-not-rewound", "a batch the handler refused is not sought back: its records are skipped"),
+    ("rare-maintenance", "maintenance polls while paused come once per max.poll.interval, not every heartbeat interval"),
+    ("close-does-not-wait", "close() returns without waiting for the owner and handler threads"),
+    ("close-leaves-handle-open", "shutting down does not close the consumer handle"),
+    ("queued-run-lost", "a run asked for while a suspend is pending is never started (its caller waits forever)"),
+    ("pending-dropped-on-pause", "records read and not yet handed are dropped, not sought back, when consumption stops"),
+    ("slipped-record-dropped", "a record read while paused is dropped instead of sought back"),
+    ("pause-acks-busy", "pause() returns while a batch is still in the handler"),
+    ("no-resume-after-restart", "a restart forgets a resume asked for while it was in flight: the replacement starts paused"),
+    ("outage-restarts", "a broker outage is taken for a lost membership: the consumer restarts under the same id"),
+];
+
+/// True if mutant `name` is switched on for this process.
+#[cfg(feature = "mutants")]
+pub fn active(name: &str) -> bool {
+    // Read once: the switch is consulted on hot paths (every poll). This cache is not
+    // coordination state, so it does not go through the sync abstraction.
+    static ON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ON.get_or_init(|| std::env::var("PAUSEBEAT_MUTANT").ok())
+        .as_deref()
+        == Some(name)
+}
+
+/// True if mutant `name` is switched on for this process (never: built without `mutants`).
+#[cfg(not(feature = "mutants"))]
+#[inline(always)]
+pub fn active(_name: &str) -> bool {
+    false
+}
