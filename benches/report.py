@@ -449,7 +449,7 @@ def main():
     if fetch:
         L.append(f"Measured with `fetch_latency` ({fetch.get('iterations')} resumes per row; "
                  "*caught-up*: one record produced while paused; *backlog*: 2000 records per partition "
-                 "behind the consumer, as in rdkafka-notes.md). *p50*, *max*, *all*: resume → record; *first Fetch*: "
+                 "behind the consumer, as in docs/rdkafka-notes.md). *p50*, *max*, *all*: resume → record; *first Fetch*: "
                  "the median time from the resume to the first Fetch any broker received.")
         L.append("")
         L.append("| variant | scenario | paused | p50 | max | all (ms) | first Fetch |")
@@ -529,7 +529,7 @@ thread sends no second Fetch while one is in flight; or
 (around the pause).
 
 So resume → first record ≈ (the first of `fetch.wait.max.ms`, 1000, 2000, … ms after the pause that \
-lies after the resume) − the pause length, plus one fetch round trip. The loop in rdkafka-notes.md \
+lies after the resume) − the pause length, plus one fetch round trip. The loop in docs/rdkafka-notes.md \
 paused ≈ 405 ms: with 500 ms the long poll came back 500 − 405 = 95 ms after the resume; with 10 ms \
 it had come back long before, and the next wake-up was the idle timeout, 1000 − 405 = 595 ms after the \
 resume. Over pauses of random length (a batch consumer pauses for minutes) either setting gives a \

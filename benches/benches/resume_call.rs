@@ -1,4 +1,4 @@
-//! `resume_call/<design>/<state>`: how long `resume()` takes to return (CONTRACT.md).
+//! `resume_call/<design>/<state>`: how long `resume()` takes to return (docs/CONTRACT.md).
 //! See `pausebeat_benches::resume` for what one iteration is per design and state.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};

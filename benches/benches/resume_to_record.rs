@@ -1,5 +1,5 @@
 //! `resume_to_record/<who>`: from `resume()` to the next record in the handler, on rdkafka
-//! against the embedded mock cluster (CONTRACT.md). `rdkafka-raw` is a hand-written
+//! against the embedded mock cluster (docs/CONTRACT.md). `rdkafka-raw` is a hand-written
 //! `BaseConsumer` pause/resume/poll loop; `rdkafka-raw-wake` adds a request to each partition
 //! leader right after the resume (the fix for librdkafka's idle broker threads, see
 //! `benches/RESULTS.md`); `vetted` is pausebeat's consumer. All get the same librdkafka settings

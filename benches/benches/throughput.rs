@@ -1,5 +1,5 @@
 //! `throughput/<who>`: records per second through the handler, on rdkafka against the embedded
-//! mock cluster (CONTRACT.md). See `pausebeat_benches::kafka::ThroughputBench` for what one
+//! mock cluster (docs/CONTRACT.md). See `pausebeat_benches::kafka::ThroughputBench` for what one
 //! iteration is.
 
 use criterion::{

@@ -1,5 +1,5 @@
 //! pausebeat's benchmarks: the drivers behind the criterion benches in `benches/benches/` and the
-//! binaries in `src/bin/`. The benchmark ids are fixed by `CONTRACT.md` ("Benchmarks"):
+//! binaries in `src/bin/`. The benchmark ids are fixed by `docs/CONTRACT.md` ("Benchmarks"):
 //!
 //! * `resume_call/<design>/<state>` ([`resume`]): how long `resume()` takes to return, on the std
 //!   runtime with a [`scripted`] consumer;

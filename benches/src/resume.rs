@@ -62,7 +62,7 @@ impl Design {
         Design::Pr1313,
     ];
 
-    /// Its benchmark id (`CONTRACT.md`).
+    /// Its benchmark id (`docs/CONTRACT.md`).
     pub fn name(self) -> &'static str {
         match self {
             Design::Floor => "floor",
@@ -92,7 +92,7 @@ impl Condition {
     /// Both, in the contract's order.
     pub const ALL: [Condition; 2] = [Condition::Healthy, Condition::Restarting];
 
-    /// Its benchmark id (`CONTRACT.md`).
+    /// Its benchmark id (`docs/CONTRACT.md`).
     pub fn name(self) -> &'static str {
         match self {
             Condition::Healthy => "healthy",

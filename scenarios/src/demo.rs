@@ -4,7 +4,7 @@
 //! and `close()`.
 //!
 //! It prints a timeline (elapsed milliseconds, what happened) and the numbers, and with
-//! `--json FILE` writes the fields of `shared/CONTRACT.md` (`records_produced`, `records_handled`,
+//! `--json FILE` writes the fields of `docs/CONTRACT.md` (`records_produced`, `records_handled`,
 //! `records_lost`, `consumers_created`, `consumers_closed`, `outage_ms`, `resume_latency_us`
 //! `{p50, p99, max}`, `resume_to_record_ms` `{p50, max}`).
 //!
@@ -109,7 +109,7 @@ pub struct RecordLatency {
     pub max: f64,
 }
 
-/// The demo's numbers: exactly the fields of `demo --json` in `shared/CONTRACT.md`.
+/// The demo's numbers: exactly the fields of `demo --json` in `docs/CONTRACT.md`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DemoNumbers {
     /// Records produced to the mock cluster.

@@ -1,5 +1,5 @@
 //! The table of expected outcomes: which design is expected to violate what on which scenario,
-//! and why (with the section of `go-batch-consumer.md` it matches). Anything not listed is
+//! and why (with the section of `docs/go-batch-consumer.md` it matches). Anything not listed is
 //! expected to pass. `verify` exits 1 on any outcome that differs, in either direction: a
 //! vetted-design violation, or a known Go bug no longer found.
 //!

@@ -148,7 +148,7 @@ pub struct Scenario {
     pub name: Cow<'static, str>,
     /// The story in one line.
     pub story: Cow<'static, str>,
-    /// The section of `go-batch-consumer.md` (or `prior-art.md`) it follows, if any.
+    /// The section of `docs/go-batch-consumer.md` it follows, if any.
     pub reference: &'static str,
     /// Given: the world.
     pub world: WorldSpec,

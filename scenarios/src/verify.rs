@@ -69,7 +69,7 @@ pub const DEFAULT_CHECKERS: [&str; 3] = ["loom", "pct", "random"];
 /// Every checker.
 pub const CHECKERS: [&str; 4] = ["loom", "pct", "random", "dfs"];
 
-/// One check's result, in the shape of `CONTRACT.md`'s JSON.
+/// One check's result, in the shape of `docs/CONTRACT.md`'s JSON.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CheckResult {
     /// The design.

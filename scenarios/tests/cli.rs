@@ -125,3 +125,47 @@ fn list_names_everything() {
         assert!(stdout.contains(name), "{name} missing from list");
     }
 }
+
+#[test]
+fn a_violation_found_in_process_prints_nothing_of_the_checkers() {
+    // `__check` runs one check in this process, as a user's own binary calling the library does.
+    for checker in ["pct", "random", "loom"] {
+        let (code, stdout, stderr) = pausebeat(&[
+            "__check",
+            "--design",
+            "go-original",
+            "--scenario",
+            "resume-during-outage",
+            "--checker",
+            checker,
+            "--budget",
+            "50",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("\"verdict\":\"violation\""), "{stdout}");
+        for noise in ["panicked", "failing seed", "schedule:"] {
+            assert!(
+                !stderr.contains(noise),
+                "{checker}: shuttle/loom output reached stderr:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_design_that_lacks_an_operation_is_not_applicable() {
+    let (code, stdout, _) = pausebeat(&[
+        "__check",
+        "--design",
+        "go-original",
+        "--scenario",
+        "meet-pause-resume",
+        "--checker",
+        "pct",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("\"verdict\":\"not-applicable\""),
+        "{stdout}"
+    );
+}

@@ -1,5 +1,6 @@
 //! `pausebeat demo --json FILE`: the vetted consumer on real rdkafka against the embedded mock
 //! cluster, through an outage. Checks the exit status, the timeline and the contract's JSON.
+#![cfg(feature = "rdkafka")]
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -316,3 +316,46 @@ fn no_deadlock_fails_on_a_deadlock() {
 fn clean_shutdown_fails_when_a_thread_outlives_close() {
     assert_violates::<Toy<LEAK_THREAD>>(&scenario().close_at(700), Property::CleanShutdown);
 }
+
+#[test]
+fn a_check_whose_purpose_never_happened_is_vacuous_not_a_pass() {
+    use pausebeat_scenarios::scenario::{Exercise, Op, Situation};
+    // The story says it exists to show a run during an outage; there is no outage.
+    let s = scenario().exercises(Exercise::During(Op::Run, Situation::Outage));
+    let r = check::<Toy<NONE>>(&s);
+    assert_eq!(r.verdict, "vacuous", "{r:#?}");
+    assert!(!r.as_expected);
+    assert!(r
+        .message
+        .unwrap_or_default()
+        .contains("run() while the brokers are down"));
+    // With the outage, the same story passes.
+    let s = s.fault(pausebeat_world::Fault::BrokerDown {
+        from: secs(590),
+        until: secs(620),
+    });
+    let r = check::<Toy<NONE>>(&s.records_may_remain());
+    assert_ne!(r.verdict, "vacuous", "{r:#?}");
+}
+
+#[test]
+fn a_fault_that_hits_nothing_is_reported_and_fails_a_faults_purpose() {
+    use pausebeat_scenarios::scenario::Exercise;
+    // Commits fail only long after the story ended: the fault changes nothing.
+    let s = scenario()
+        .fault(pausebeat_world::Fault::CommitFails {
+            from: secs(5000),
+            until: secs(5001),
+            code: pausebeat::kafka::ErrorCode::Other,
+        })
+        .exercises(Exercise::Faults);
+    let r = check::<Toy<NONE>>(&s);
+    assert_eq!(r.verdict, "vacuous", "{r:#?}");
+    assert!(
+        r.exercised
+            .iter()
+            .any(|l| l.contains("CommitFails") && l.contains("in 0 of")),
+        "{:#?}",
+        r.exercised
+    );
+}

@@ -1,6 +1,6 @@
 //! `fetch_latency`: experiments on resume → first record with a hand-written `BaseConsumer`
 //! against the mock cluster, per librdkafka setting, to explain why it takes ≈ 95 ms with
-//! `fetch.wait.max.ms=500` and ≈ 595 ms with `fetch.wait.max.ms=10` (rdkafka-notes.md) and to
+//! `fetch.wait.max.ms=500` and ≈ 595 ms with `fetch.wait.max.ms=10` (docs/rdkafka-notes.md) and to
 //! find the settings that bring it closest to one fetch round trip.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! Each (variant, scenario) gets a fresh mock cluster (3 brokers, 4 partitions) and a consumer in
 //! a fresh group. An iteration pauses every partition, keeps polling for `--paused-ms`, resumes
 //! and polls until a record arrives. Scenarios: `backlog` (2000 records per partition produced
-//! up front, one read per iteration, as in rdkafka-notes.md) and `caught-up` (the consumer has
+//! up front, one read per iteration, as in docs/rdkafka-notes.md) and `caught-up` (the consumer has
 //! read everything; one record is produced while it is paused). With `--debug NAME` the
 //! variant's librdkafka `debug=fetch,topic,queue` lines around one resume are printed.
 

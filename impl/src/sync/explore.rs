@@ -27,7 +27,7 @@ use super::{Aborted, Loom, Model, Shuttle, Virtual};
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -277,7 +277,14 @@ pub fn replay<M: Model>(
                 let rt = Virtual::<Shuttle>::new();
                 match model.execute(&rt) {
                     Ok(()) => *passed2.lock().unwrap_or_else(|e| e.into_inner()) = true,
-                    Err(failure) => stop_with(&rt, &found2, failure, String::new()),
+                    Err(failure) => {
+                        // Recorded, not panicked: shuttle reports every panicking task.
+                        *found2.lock().unwrap_or_else(|e| e.into_inner()) = Some(Found {
+                            failure,
+                            schedule: String::new(),
+                        });
+                        rt.end_all_threads();
+                    }
                 }
             });
         })
@@ -365,6 +372,11 @@ fn run_shuttle<M: Model>(
         Checker::Loom { .. } => unreachable!("loom is run by run_loom"),
     };
     let (count, found) = (count.clone(), found.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let scheduler = UntilFound {
+        inner: Some(scheduler),
+        stop: stop.clone(),
+    };
     let _in_shuttle = InShuttle::enter();
     let r = catch(move || {
         shuttle::Runner::new(scheduler, shuttle_config(None)).run(move || {
@@ -378,7 +390,14 @@ fn run_shuttle<M: Model>(
                     )
                     .split_whitespace()
                     .collect();
-                stop_with(&rt, &found, failure, format!("shuttle:{schedule}"));
+                *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(Found {
+                    failure,
+                    schedule: format!("shuttle:{schedule}"),
+                });
+                // End this execution normally and let the scheduler start no other: a panic
+                // would stop shuttle too, but it reports every panicking task on stderr.
+                rt.end_all_threads();
+                stop.store(true, Ordering::SeqCst);
             }
         });
     });
@@ -386,6 +405,46 @@ fn run_shuttle<M: Model>(
         // PCT refuses a model that never spawned a thread: its single schedule passed.
         Err(e) if e.contains("did not exercise any concurrency") => Ok(()),
         r => r,
+    }
+}
+
+/// A shuttle scheduler that starts no further execution once `stop` is set (a violation was
+/// found): the exploration ends without a panic, so shuttle prints nothing.
+struct UntilFound<S> {
+    inner: Option<S>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<S> Drop for UntilFound<S> {
+    fn drop(&mut self) {
+        if self.stop.load(Ordering::SeqCst) {
+            // shuttle's random scheduler prints its "failing seed" when it is dropped in the
+            // middle of its budget; the driver reports the schedule itself, so the scheduler
+            // is leaked instead (once per violation found).
+            std::mem::forget(self.inner.take());
+        }
+    }
+}
+
+impl<S: shuttle::scheduler::Scheduler> shuttle::scheduler::Scheduler for UntilFound<S> {
+    fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+        if self.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner.as_mut()?.new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&shuttle::scheduler::Task],
+        current: Option<shuttle::scheduler::TaskId>,
+        yielding: bool,
+    ) -> Option<shuttle::scheduler::TaskId> {
+        self.inner.as_mut()?.next_task(runnable, current, yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.as_mut().map_or(0, |s| s.next_u64())
     }
 }
 

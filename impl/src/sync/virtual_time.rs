@@ -9,7 +9,7 @@
 //! so neither checker ever reaches its own deadlock path.
 //!
 //! The rules that keep it honest (each one produced false passes or false deadlocks when broken,
-//! see `shared/reference/checkers.md`):
+//! see `docs/checkers.md`):
 //! * the **waker** decrements the blocked count, under the lock, when it wakes a thread;
 //! * a waiter checks its condition and registers as blocked in **one** critical section;
 //! * spawn counts the child as live **in the parent**, before the child runs, and a thread's exit

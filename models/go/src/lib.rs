@@ -2,7 +2,7 @@
 //! its batch variant), before and after PR #1313, **bugs included**.
 //!
 //! These are *models*, not code to improve: every part names the section of
-//! `shared/reference/go-batch-consumer.md` it follows (§2 fields and timers, §3 control flow,
+//! `docs/go-batch-consumer.md` it follows (§2 fields and timers, §3 control flow,
 //! §4 what the PR changed). One port serves both designs; a [`Variant`] switch sits at exactly the
 //! places PR #1313 touched (§4):
 //!

@@ -46,10 +46,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The Go consumer suspends only when the next run is at least this far away
-/// (`pauseOrSuspend`, `go-batch-consumer.md` §3.5).
+/// (`pauseOrSuspend`, `docs/go-batch-consumer.md` §3.5).
 pub const SUSPEND_THRESHOLD: Duration = Duration::from_secs(60);
 
-/// Go's `SHUTDOWN_TIMEOUT_SEC` (`go-batch-consumer.md` §2), the catalogue's bound on `close()`.
+/// Go's `SHUTDOWN_TIMEOUT_SEC` (`docs/go-batch-consumer.md` §2), the catalogue's bound on `close()`.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalogue's `vetted` design: pausebeat's own consumer.

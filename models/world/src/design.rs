@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The timing and mode a design runs with. The defaults are the Go consumer's
-/// (`go-batch-consumer.md` §2); designs map them onto their own configuration.
+/// (`docs/go-batch-consumer.md` §2); designs map them onto their own configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timing {
     /// `session.timeout.ms` (Go default 45 s).

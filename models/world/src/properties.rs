@@ -1,4 +1,4 @@
-//! The properties of `shared/CONTRACT.md`, each one small function judging one execution's event
+//! The properties of `docs/CONTRACT.md`, each one small function judging one execution's event
 //! log. They are judged on every schedule; a violating schedule names exactly one property (the
 //! first in [`Property::ALL`]'s order among those it violates) and lists the others.
 

@@ -1,5 +1,5 @@
 //! The checks' harness: a *story* (a world, a timing, a handler, a workload), played against the
-//! vetted design on one virtual-time execution, and every property of `shared/CONTRACT.md`
+//! vetted design on one virtual-time execution, and every property of `docs/CONTRACT.md`
 //! judged from the world's event log. A story is also a [`Model`], so loom and shuttle explore
 //! its schedules.
 
