@@ -5,17 +5,22 @@
 //! against pausebeat's consumer seam and sync abstraction, so the same code runs under loom and
 //! shuttle here and on rdkafka in production.
 //!
+//! The example is a verifier binary of its own: the same `verify`, `replay` and `list` as
+//! `pausebeat`, over this design and the built-in ones, with the same output, JSON, JUnit and
+//! exit codes.
+//!
 //! ```sh
-//! cargo run --release -p pausebeat-scenarios --example own_design
+//! cargo run --release -p pausebeat-scenarios --example own_design -- verify --design open-drain-close
+//! cargo run --release -p pausebeat-scenarios --example own_design -- list
 //! ```
 
 use pausebeat::handler::Handler;
 use pausebeat::kafka::{ConsumerFactory, ConsumerHandle, NoHook, Partition};
 use pausebeat::probe::{DesignEvent, Probe};
 use pausebeat::sync::Runtime;
-use pausebeat_scenarios::report;
-use pausebeat_scenarios::verify::{verify_design, Budget};
-use pausebeat_world::{Design, Env, Instance, Timing};
+use pausebeat_scenarios::designs::Registry;
+use pausebeat_world::properties::Property;
+use pausebeat_world::{Design, Env, Expectation, Instance, Op, Timing};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -33,6 +38,15 @@ struct Running<R: Runtime, F: ConsumerFactory> {
 impl Design for OpenDrainClose {
     const NAME: &'static str = "open-drain-close";
     const ABOUT: &'static str = "opens a consumer for every run and closes it after";
+    // Runs and close only: scenarios that call pause, resume or suspend are not applicable.
+    const OFFERS: &'static [Op] = &[Op::Run, Op::Close];
+    // It keeps no membership between runs on purpose: nobody polls while "paused".
+    const WAIVED: &'static [(Property, &'static str)] = &[(
+        Property::MembershipKept,
+        "no consumer exists between runs: there is no membership to keep",
+    )];
+    // What it is known to get wrong, with why (verify then expects exactly this).
+    const EXPECTATIONS: &'static [Expectation] = &[];
 
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(Running {
@@ -86,16 +100,6 @@ impl<R: Runtime, F: ConsumerFactory> Instance for Running<R, F> {
     }
 }
 
-fn main() {
-    let budget = Budget {
-        schedules: 200,
-        loom_executions: 500,
-        ..Budget::default()
-    };
-    let results = verify_design::<OpenDrainClose>(&budget);
-    let checkers: Vec<String> = ["loom", "pct", "random"].map(String::from).to_vec();
-    println!("{}", report::table(&results, &checkers));
-    for r in results.iter().filter(|r| r.verdict != "pass") {
-        println!("{}", report::describe(r));
-    }
+fn main() -> std::process::ExitCode {
+    pausebeat_scenarios::cli::run(Registry::builtin().with::<OpenDrainClose>())
 }

@@ -1,36 +1,136 @@
-//! The designs of the catalogue, and how to call generic code with one of them by name.
+//! The registry of designs: the built-in ones and a user's own, all declared the same way (their
+//! [`Design`] implementation carries their name, the operations they offer, their expected
+//! violations, waivers and checker limits), and looked up by name by the CLI (`verify`,
+//! `replay`, `list`) and by the check processes `verify` starts.
+//!
+//! ```
+//! use pausebeat_scenarios::designs::Registry;
+//! let r = Registry::builtin();
+//! let names: Vec<&str> = r.designs().map(|d| d.name()).collect();
+//! assert_eq!(names, ["go-original", "pr-1313", "vetted"]);
+//! ```
 
-use pausebeat_world::Design;
+use crate::catalogue;
+use crate::expect::{expectation_in, Declared, Expectation};
+use crate::properties::Property;
+use crate::scenario::Scenario;
+use crate::verify::{self, CheckResult, ReplayRunError, Replayed};
+use pausebeat::sync::explore::{Checker, ReplayError};
+use pausebeat_world::{Design, Op};
+use std::marker::PhantomData;
 
-/// Generic code to run with a design chosen by name (see [`dispatch`]).
-pub trait WithDesign {
-    /// What it returns.
-    type Out;
-    /// Runs with design `D`.
-    fn with<D: Design>(self) -> Self::Out;
+/// A design as the registry holds it (its type erased).
+pub trait Registered: Send + Sync {
+    /// Its name.
+    fn name(&self) -> &'static str;
+    /// One line on what it is.
+    fn about(&self) -> &'static str;
+    /// The operations it offers ([`Design::OFFERS`]).
+    fn offers(&self) -> &'static [Op];
+    /// Its expected violations ([`Design::EXPECTATIONS`]).
+    fn expectations(&self) -> &'static [Declared];
+    /// The properties it breaks on purpose ([`Design::WAIVED`]).
+    fn waived(&self) -> &'static [(Property, &'static str)];
+    /// Scenarios loom does not run for it ([`Design::LOOM_TOO_BIG`]).
+    fn loom_too_big(&self) -> &'static [&'static str];
+    /// Runs one check in this process.
+    fn check(&self, scenario: &Scenario, checker: &Checker) -> CheckResult;
+    /// Re-runs one recorded schedule.
+    fn replay(&self, scenario: &Scenario, schedule: &str) -> Result<Replayed, ReplayError>;
+
+    /// Its expectation on `scenario`.
+    fn expectation(&self, scenario: &str) -> Expectation {
+        expectation_in(self.expectations(), scenario)
+    }
+    /// True if loom runs `scenario` for it.
+    fn loom_runs(&self, scenario: &Scenario) -> bool {
+        scenario.no_loom.is_none() && !self.loom_too_big().contains(&&*scenario.name)
+    }
 }
 
-/// The designs of the catalogue: name and one line about each.
-pub fn all() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (
-            pausebeat_go::GoOriginal::NAME,
-            pausebeat_go::GoOriginal::ABOUT,
-        ),
-        (pausebeat_go::Pr1313::NAME, pausebeat_go::Pr1313::ABOUT),
-        (crate::vetted::Vetted::NAME, crate::vetted::Vetted::ABOUT),
-    ]
+struct Of<D>(PhantomData<fn() -> D>);
+
+impl<D: Design> Registered for Of<D> {
+    fn name(&self) -> &'static str {
+        D::NAME
+    }
+    fn about(&self) -> &'static str {
+        D::ABOUT
+    }
+    fn offers(&self) -> &'static [Op] {
+        D::OFFERS
+    }
+    fn expectations(&self) -> &'static [Declared] {
+        D::EXPECTATIONS
+    }
+    fn waived(&self) -> &'static [(Property, &'static str)] {
+        D::WAIVED
+    }
+    fn loom_too_big(&self) -> &'static [&'static str] {
+        D::LOOM_TOO_BIG
+    }
+    fn check(&self, scenario: &Scenario, checker: &Checker) -> CheckResult {
+        verify::check_design::<D>(scenario, checker)
+    }
+    fn replay(&self, scenario: &Scenario, schedule: &str) -> Result<Replayed, ReplayError> {
+        verify::replay_design::<D>(scenario, schedule)
+    }
 }
 
-/// Calls `w` with the design called `name`; `None` if there is none.
-pub fn dispatch<W: WithDesign>(name: &str, w: W) -> Option<W::Out> {
-    if name == pausebeat_go::GoOriginal::NAME {
-        Some(w.with::<pausebeat_go::GoOriginal>())
-    } else if name == pausebeat_go::Pr1313::NAME {
-        Some(w.with::<pausebeat_go::Pr1313>())
-    } else if name == crate::vetted::Vetted::NAME {
-        Some(w.with::<crate::vetted::Vetted>())
-    } else {
-        None
+/// The designs a CLI knows, in the order `list` and `verify` show them.
+#[derive(Default)]
+pub struct Registry {
+    designs: Vec<Box<dyn Registered>>,
+}
+
+impl Registry {
+    /// No designs.
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The catalogue's designs: `go-original`, `pr-1313`, `vetted`.
+    pub fn builtin() -> Registry {
+        Registry::empty()
+            .with::<pausebeat_go::GoOriginal>()
+            .with::<pausebeat_go::Pr1313>()
+            .with::<crate::vetted::Vetted>()
+    }
+
+    /// Adds design `D` (replacing one of the same name).
+    pub fn with<D: Design>(mut self) -> Registry {
+        self.designs.retain(|d| d.name() != D::NAME);
+        self.designs.push(Box::new(Of::<D>(PhantomData)));
+        self
+    }
+
+    /// Every design.
+    pub fn designs(&self) -> impl Iterator<Item = &dyn Registered> {
+        self.designs.iter().map(|d| d.as_ref())
+    }
+
+    /// The design called `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn Registered> {
+        self.designs().find(|d| d.name() == name)
+    }
+
+    /// Runs one check of design `name` in this process; `None` if there is no such design.
+    pub fn check(&self, name: &str, scenario: &Scenario, checker: &Checker) -> Option<CheckResult> {
+        Some(self.get(name)?.check(scenario, checker))
+    }
+
+    /// Re-runs one recorded schedule of (design, catalogue scenario).
+    pub fn replay(
+        &self,
+        design: &str,
+        scenario: &str,
+        schedule: &str,
+    ) -> Result<Replayed, ReplayRunError> {
+        let sc = catalogue::find(scenario)
+            .ok_or_else(|| ReplayRunError::UnknownScenario(scenario.into()))?;
+        let d = self
+            .get(design)
+            .ok_or_else(|| ReplayRunError::UnknownDesign(design.into()))?;
+        Ok(d.replay(&sc, schedule)?)
     }
 }

@@ -122,6 +122,8 @@ impl Coverage {
 pub struct ScenarioModel<D: Design> {
     scenario: Arc<Scenario>,
     last: Option<Arc<StdMutex<Executed>>>,
+    /// Properties not judged (the design breaks them on purpose: `Design::WAIVED`).
+    waived: Vec<Property>,
     coverage: Arc<StdMutex<Coverage>>,
     design: PhantomData<fn() -> D>,
 }
@@ -137,6 +139,7 @@ impl<D: Design> ScenarioModel<D> {
         ScenarioModel {
             scenario,
             last: None,
+            waived: D::WAIVED.iter().map(|(p, _)| *p).collect(),
             coverage: Arc::new(StdMutex::new(coverage)),
             design: PhantomData,
         }
@@ -161,7 +164,7 @@ impl<D: Design> Model for ScenarioModel<D> {
     type Failure = Failure;
 
     fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), Failure> {
-        let result = run_scenario::<D, B>(rt, &self.scenario, &self.coverage);
+        let result = run_scenario::<D, B>(rt, &self.scenario, &self.waived, &self.coverage);
         if let Some(slot) = &self.last {
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = result.1;
         }
@@ -172,6 +175,7 @@ impl<D: Design> Model for ScenarioModel<D> {
 fn run_scenario<D: Design, B: Backend>(
     rt: &Virtual<B>,
     sc: &Scenario,
+    waived: &[Property],
     coverage: &StdMutex<Coverage>,
 ) -> (Result<(), Failure>, Executed) {
     let world = World::new(rt, sc.world.clone());
@@ -271,7 +275,12 @@ fn run_scenario<D: Design, B: Backend>(
         threads_left,
         end,
     };
-    let verdict = judge(&x);
+    // Every property but the waived ones: exploration goes on past what a design breaks on
+    // purpose, to report the others.
+    let verdict: Vec<Violation> = judge(&x)
+        .into_iter()
+        .filter(|v| !waived.contains(&v.property))
+        .collect();
     rt.end_all_threads();
     {
         let calls = spans(&events);

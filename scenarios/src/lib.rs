@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod cli;
 #[cfg(feature = "rdkafka")]
 pub mod demo;
 pub mod designs;

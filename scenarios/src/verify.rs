@@ -2,8 +2,8 @@
 //! call from their own tests — and the result records the CLI prints, writes as JSON and JUnit.
 
 use crate::catalogue;
-use crate::designs::{dispatch, WithDesign};
-use crate::expect::{expectation, Expected};
+use crate::designs::Registry;
+use crate::expect::{expectation_in, Declared, Expected};
 use crate::harness::{Coverage, Executed, Failure, ScenarioModel};
 use crate::scenario::Scenario;
 use pausebeat::sync::explore::{explore, replay, Checker, Outcome, ReplayError};
@@ -113,11 +113,6 @@ pub struct CheckResult {
     pub exercised: Vec<String>,
 }
 
-struct RunOne<'a> {
-    scenario: &'a Scenario,
-    checker: &'a Checker,
-}
-
 /// The operations `scenario` calls that design `D` does not offer (then the check is not
 /// applicable).
 pub fn missing_ops<D: Design>(scenario: &Scenario) -> Vec<Op> {
@@ -136,25 +131,45 @@ struct Explored {
     coverage: Coverage,
 }
 
-impl WithDesign for RunOne<'_> {
-    type Out = Result<Explored, Vec<Op>>;
-    fn with<D: Design>(self) -> Self::Out {
-        let missing = missing_ops::<D>(self.scenario);
-        if !missing.is_empty() {
-            return Err(missing);
+fn explore_design<D: Design>(scenario: &Scenario, checker: &Checker) -> Result<Explored, Vec<Op>> {
+    let missing = missing_ops::<D>(scenario);
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    let model = Arc::new(ScenarioModel::<D>::new(Arc::new(scenario.clone())));
+    let r = explore(checker, model.clone());
+    Ok(Explored {
+        outcome: r.outcome,
+        schedules: r.schedules,
+        elapsed: r.elapsed,
+        coverage: model.coverage(),
+    })
+}
+
+/// What a result needs to know of the design it judges: its name and its declarations.
+#[derive(Clone, Copy)]
+struct Declarations {
+    name: &'static str,
+    expectations: &'static [Declared],
+    may_miss: &'static [(&'static str, &'static str)],
+}
+
+impl Declarations {
+    fn of<D: Design>() -> Self {
+        Declarations {
+            name: D::NAME,
+            expectations: D::EXPECTATIONS,
+            may_miss: D::MAY_MISS,
         }
-        let model = Arc::new(ScenarioModel::<D>::new(Arc::new(self.scenario.clone())));
-        let r = explore(self.checker, model.clone());
-        Ok(Explored {
-            outcome: r.outcome,
-            schedules: r.schedules,
-            elapsed: r.elapsed,
-            coverage: model.coverage(),
-        })
     }
 }
 
-fn not_applicable(design: &str, scenario: &Scenario, checker: &str, missing: &[Op]) -> CheckResult {
+fn not_applicable(
+    design: Declarations,
+    scenario: &Scenario,
+    checker: &str,
+    missing: &[Op],
+) -> CheckResult {
     let mut r = result_of(
         design,
         scenario,
@@ -174,20 +189,26 @@ fn not_applicable(design: &str, scenario: &Scenario, checker: &str, missing: &[O
     r
 }
 
-/// Runs one check in this process. `None` if the design or scenario is unknown.
+/// Runs one check of a built-in design in this process. `None` if the design is unknown (a
+/// user's own designs: [`Registry::check`], or [`check_design`]).
 pub fn run_check(design: &str, scenario: &Scenario, checker: &Checker) -> Option<CheckResult> {
-    Some(match dispatch(design, RunOne { scenario, checker })? {
-        Ok(x) => result_of(design, scenario, checker.name(), x),
-        Err(missing) => not_applicable(design, scenario, checker.name(), &missing),
-    })
+    Registry::builtin().check(design, scenario, checker)
 }
 
-/// Runs one check of design `D` (a user's own, say) on `scenario`.
+/// Runs one check of design `D` (a user's own, say) on `scenario`, judged against `D`'s own
+/// declarations (expectations, waivers, checkers that may miss).
 pub fn check_design<D: Design>(scenario: &Scenario, checker: &Checker) -> CheckResult {
-    match (RunOne { scenario, checker }).with::<D>() {
-        Ok(x) => result_of(D::NAME, scenario, checker.name(), x),
-        Err(missing) => not_applicable(D::NAME, scenario, checker.name(), &missing),
+    let decl = Declarations::of::<D>();
+    match explore_design::<D>(scenario, checker) {
+        Ok(x) => result_of(decl, scenario, checker.name(), x),
+        Err(missing) => not_applicable(decl, scenario, checker.name(), &missing),
     }
+}
+
+/// True if loom runs `scenario` for design `D` (see [`Scenario::no_loom`] and
+/// [`Design::LOOM_TOO_BIG`]).
+pub fn loom_runs<D: Design>(scenario: &Scenario) -> bool {
+    scenario.no_loom.is_none() && !D::LOOM_TOO_BIG.contains(&&*scenario.name)
 }
 
 /// Runs the whole catalogue against design `D` with the default checkers.
@@ -195,7 +216,7 @@ pub fn verify_design<D: Design>(budget: &Budget) -> Vec<CheckResult> {
     let mut out = vec![];
     for s in catalogue::all() {
         for c in DEFAULT_CHECKERS {
-            if c == "loom" && (s.no_loom.is_some() || !crate::expect::loom_fits(D::NAME, &s.name)) {
+            if c == "loom" && !loom_runs::<D>(&s) {
                 continue;
             }
             if let Some(checker) = budget.checker(c) {
@@ -206,7 +227,8 @@ pub fn verify_design<D: Design>(budget: &Budget) -> Vec<CheckResult> {
     out
 }
 
-fn result_of(design: &str, sc: &Scenario, checker: &str, x: Explored) -> CheckResult {
+fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> CheckResult {
+    let design = decl.name;
     let Explored {
         outcome,
         schedules,
@@ -214,7 +236,7 @@ fn result_of(design: &str, sc: &Scenario, checker: &str, x: Explored) -> CheckRe
         coverage,
     } = x;
     let scenario: &str = &sc.name;
-    let exp = expectation(design, scenario);
+    let exp = expectation_in(decl.expectations, scenario);
     let mut r = CheckResult {
         design: design.to_string(),
         scenario: scenario.to_string(),
@@ -247,7 +269,10 @@ fn result_of(design: &str, sc: &Scenario, checker: &str, x: Explored) -> CheckRe
                 r.verdict = "pass".into();
                 r.exhaustive = exhaustive;
                 r.as_expected = exp.outcome == Expected::Pass
-                    || crate::expect::may_miss(design, scenario, checker);
+                    || decl
+                        .may_miss
+                        .iter()
+                        .any(|(s, c)| *s == scenario && *c == checker);
             } else {
                 // The story did not happen: nothing was shown, in either direction.
                 r.verdict = "vacuous".into();
@@ -296,41 +321,27 @@ pub enum ReplayRunError {
     Replay(#[from] ReplayError),
 }
 
-struct ReplayOne<'a> {
-    scenario: &'a Scenario,
-    schedule: &'a str,
+/// Re-runs one recorded schedule of design `D` on `scenario`.
+pub fn replay_design<D: Design>(
+    scenario: &Scenario,
+    schedule: &str,
+) -> Result<Replayed, ReplayError> {
+    let slot = Arc::new(Mutex::new(Executed::default()));
+    let model = ScenarioModel::<D>::new(Arc::new(scenario.clone())).keeping_last(slot.clone());
+    let r = replay(schedule, Arc::new(model))?;
+    let executed = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(Replayed {
+        failure: r.err(),
+        executed,
+    })
 }
 
-impl WithDesign for ReplayOne<'_> {
-    type Out = Result<Replayed, ReplayError>;
-    fn with<D: Design>(self) -> Self::Out {
-        let slot = Arc::new(Mutex::new(Executed::default()));
-        let model =
-            ScenarioModel::<D>::new(Arc::new(self.scenario.clone())).keeping_last(slot.clone());
-        let r = replay(self.schedule, Arc::new(model))?;
-        let executed = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Ok(Replayed {
-            failure: r.err(),
-            executed,
-        })
-    }
-}
-
-/// Re-runs one recorded schedule of (design, scenario).
+/// Re-runs one recorded schedule of (built-in design, catalogue scenario); a user's own
+/// designs: [`Registry::replay`].
 pub fn replay_check(
     design: &str,
     scenario: &str,
     schedule: &str,
 ) -> Result<Replayed, ReplayRunError> {
-    let sc = catalogue::find(scenario)
-        .ok_or_else(|| ReplayRunError::UnknownScenario(scenario.into()))?;
-    dispatch(
-        design,
-        ReplayOne {
-            scenario: &sc,
-            schedule,
-        },
-    )
-    .ok_or_else(|| ReplayRunError::UnknownDesign(design.into()))?
-    .map_err(ReplayRunError::from)
+    Registry::builtin().replay(design, scenario, schedule)
 }

@@ -359,3 +359,58 @@ fn a_fault_that_hits_nothing_is_reported_and_fails_a_faults_purpose() {
         r.exercised
     );
 }
+
+/// A user's design that commits ahead on purpose and says so.
+struct WaivesNoLoss;
+impl Design for WaivesNoLoss {
+    const NAME: &'static str = "toy-waiving-no-loss";
+    const ABOUT: &'static str = "commits ahead, and waives no-loss";
+    const WAIVED: &'static [(Property, &'static str)] =
+        &[(Property::NoLoss, "commits ahead of the handler on purpose")];
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
+        Toy::<COMMIT_AHEAD>::start(env)
+    }
+}
+
+/// A user's design that declares the violation it is known for.
+struct ExpectsNoLoss;
+impl Design for ExpectsNoLoss {
+    const NAME: &'static str = "toy-expecting-no-loss";
+    const ABOUT: &'static str = "commits ahead, and expects no-loss to fail on `toy`";
+    const EXPECTATIONS: &'static [pausebeat_world::Expectation] = &[pausebeat_world::Expectation {
+        scenario: "toy",
+        violates: &[Property::NoLoss],
+        why: "commits ahead of the handler",
+    }];
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
+        Toy::<COMMIT_AHEAD>::start(env)
+    }
+}
+
+/// A design that deadlocks and waives no-loss: the waiver hides nothing else.
+struct WaivesNoLossButDeadlocks;
+impl Design for WaivesNoLossButDeadlocks {
+    const NAME: &'static str = "toy-waiving-but-deadlocking";
+    const ABOUT: &'static str = "deadlocks";
+    const WAIVED: &'static [(Property, &'static str)] = &[(Property::NoLoss, "on purpose")];
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
+        Toy::<DEADLOCK>::start(env)
+    }
+}
+
+#[test]
+fn a_design_declares_its_own_waivers_and_expectations() {
+    // Waived: no-loss is not judged, every other property is, and it passes.
+    let r = check::<WaivesNoLoss>(&scenario());
+    assert_eq!(r.verdict, "pass", "{r:#?}");
+    // Expected: the violation is found and is the expected outcome.
+    let r = check::<ExpectsNoLoss>(&scenario());
+    assert_eq!(r.verdict, "violation", "{r:#?}");
+    assert_eq!(r.property.as_deref(), Some("no-loss"));
+    assert!(r.as_expected, "{r:#?}");
+    assert_eq!(r.why, "commits ahead of the handler");
+    // A waiver covers one property only: exploration goes on to the others.
+    let r = check::<WaivesNoLossButDeadlocks>(&scenario());
+    assert_eq!(r.property.as_deref(), Some("no-deadlock"), "{r:#?}");
+    assert!(!r.as_expected);
+}

@@ -23,7 +23,7 @@ use clap::Parser;
 use pausebeat::sync::explore::Checker;
 use pausebeat_benches::{fail, init_tracing_with, results_dir, watchdog, write_json};
 use pausebeat_scenarios::catalogue;
-use pausebeat_scenarios::expect::loom_fits;
+use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::verify::{run_check, CheckResult};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -165,7 +165,11 @@ fn run(args: &Args) -> Result<Out, String> {
         ("go-original", "instant-handler"),
     ] {
         for name in ["loom", "dfs"] {
-            if name == "loom" && !loom_fits(design, scenario) {
+            let loom_runs = Registry::builtin()
+                .get(design)
+                .zip(pausebeat_scenarios::catalogue::find(scenario))
+                .is_some_and(|(d, s)| d.loom_runs(&s));
+            if name == "loom" && !loom_runs {
                 println!("{design:<12} {scenario:<30} loom    (needs more than loom's 5 threads)");
                 continue;
             }

@@ -90,6 +90,7 @@
 
 mod batch;
 mod consumer;
+pub mod expect;
 mod heartbeat;
 mod restart;
 
@@ -147,6 +148,10 @@ impl Design for GoOriginal {
     const NAME: &'static str = "go-original";
     const ABOUT: &'static str =
         "the Go batch consumer before PR #1313: rendezvous resume channel, synchronous restarts in the heartbeat";
+    const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::GO_ORIGINAL;
+    const LOOM_TOO_BIG: &'static [&'static str] = &["restart-with-static-id"];
+    const MAY_MISS: &'static [(&'static str, &'static str)] =
+        &[("retry-consumer-resumes-each-run", "random")];
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(GoConsumer::start(env, Variant::Original))
     }
@@ -166,6 +171,9 @@ impl Design for Pr1313 {
     const NAME: &'static str = "pr-1313";
     const ABOUT: &'static str =
         "the Go batch consumer with PR #1313: buffered resume channel, asynchronous restarts from the heartbeat";
+    const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::PR_1313;
+    const LOOM_TOO_BIG: &'static [&'static str] = &["resume-during-outage", "mid-batch-pause-race"];
+    const MAY_MISS: &'static [(&'static str, &'static str)] = &[("resume-during-outage", "random")];
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(GoConsumer::start(env, Variant::Pr1313))
     }

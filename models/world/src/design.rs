@@ -1,6 +1,7 @@
 //! What the scenario catalogue drives: a consumer *design* (the Go ports, pausebeat's vetted
 //! consumer, or a user's own) started in an [`Env`] and exercised through an [`Instance`].
 
+use crate::properties::Property;
 use pausebeat::handler::Handler;
 use pausebeat::kafka::ConsumerFactory;
 use pausebeat::probe::Probe;
@@ -160,6 +161,29 @@ pub trait Instance: Send + Sync {
     }
 }
 
+/// An expected outcome of a design on one scenario: some schedule violates one of these
+/// properties (the one named first, see [`Property::ALL`]), for this reason.
+///
+/// ```
+/// use pausebeat_world::properties::Property;
+/// use pausebeat_world::Expectation;
+/// const E: Expectation = Expectation {
+///     scenario: "resume-during-outage",
+///     violates: &[Property::ResumeBounded],
+///     why: "the resume hand-off waits for a heartbeat stuck in restarts",
+/// };
+/// assert!(E.violates.contains(&Property::ResumeBounded));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The properties a violating schedule may name first.
+    pub violates: &'static [Property],
+    /// Why, with the reference section.
+    pub why: &'static str,
+}
+
 /// A consumer design the catalogue can run.
 ///
 /// ```
@@ -190,6 +214,17 @@ pub trait Design: 'static {
     /// The operations its [`Instance`] offers to application threads. A scenario that calls
     /// another one is *not applicable* to the design (reported so, never as a pass).
     const OFFERS: &'static [Op] = &[Op::Run, Op::Close];
+    /// What it is expected to violate, scenario by scenario; on every scenario not listed, every
+    /// property is expected to hold.
+    const EXPECTATIONS: &'static [Expectation] = &[];
+    /// Properties it breaks on purpose, with why: never judged for it (the others still are).
+    const WAIVED: &'static [(Property, &'static str)] = &[];
+    /// Scenarios loom does not run for it: they need more than loom's 5 threads on (nearly)
+    /// every path.
+    const LOOM_TOO_BIG: &'static [&'static str] = &[];
+    /// (scenario, checker) pairs where an expected violation needs one exact preemption and the
+    /// checker may miss it within the default budget: a pass is accepted there too.
+    const MAY_MISS: &'static [(&'static str, &'static str)] = &[];
     /// Starts it. Must not block; the scenario calls [`Instance::run`] when runs are due.
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance>;
 }

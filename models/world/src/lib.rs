@@ -10,7 +10,7 @@ pub mod log;
 pub mod properties;
 pub mod world;
 
-pub use design::{CallError, Design, Env, Instance, Op, Timing};
+pub use design::{CallError, Design, Env, Expectation, Instance, Op, Timing};
 pub use handler::{threads_left, LoggingHandler};
 pub use log::{Event, EventKind, EventLog, Expiry, PollOutcome};
 pub use world::{

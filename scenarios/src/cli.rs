@@ -1,0 +1,637 @@
+//! The `pausebeat` command line (`verify`, `replay`, `list`, `demo`), over any [`Registry`] of
+//! designs: the `pausebeat` binary runs it over the built-in ones, and a user's own binary over
+//! theirs plus the built-ins, with the same options, output, JSON, JUnit and exit codes (see
+//! `docs/CONTRACT.md`).
+//!
+//! ```no_run
+//! use pausebeat_scenarios::designs::Registry;
+//! # struct Mine;
+//! # impl pausebeat_world::Design for Mine {
+//! #     const NAME: &'static str = "mine";
+//! #     const ABOUT: &'static str = "";
+//! #     fn start<R: pausebeat::sync::Runtime, F: pausebeat::kafka::ConsumerFactory>(
+//! #         _env: pausebeat_world::Env<R, F>,
+//! #     ) -> Box<dyn pausebeat_world::Instance> { unimplemented!() }
+//! # }
+//! fn main() -> std::process::ExitCode {
+//!     // `my-verifier verify --design mine`, `my-verifier replay --design mine …`, `list`.
+//!     pausebeat_scenarios::cli::run(Registry::builtin().with::<Mine>())
+//! }
+//! ```
+
+use crate::designs::Registry;
+use crate::expect::Expected;
+use crate::properties::Property;
+use crate::verify::{Budget, CheckResult, CHECKERS, DEFAULT_CHECKERS};
+use crate::{catalogue, report};
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "pausebeat",
+    version,
+    about = "Deterministic race testing for a Kafka batch consumer's pause/resume/heartbeat coordination"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run scenarios × designs × checkers and compare every outcome with its expectation.
+    Verify(VerifyArgs),
+    /// Re-run one recorded schedule and print its trace.
+    Replay(ReplayArgs),
+    /// List designs, scenarios, properties, checkers and the expectation table.
+    List,
+    /// The vetted consumer on real rdkafka against an embedded mock cluster, with an outage.
+    #[cfg(feature = "rdkafka")]
+    Demo(DemoArgs),
+    /// Run one check and print its result as one JSON line (used by `verify` to isolate checks).
+    #[command(name = "__check", hide = true)]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Clone)]
+struct BudgetArgs {
+    /// Schedules per (design, scenario, shuttle checker).
+    #[arg(long, default_value_t = Budget::default().schedules)]
+    budget: usize,
+    /// loom's preemption bound.
+    #[arg(long, default_value_t = Budget::default().loom_preemptions)]
+    loom_preemptions: usize,
+    /// loom's execution budget per check.
+    #[arg(long, default_value_t = Budget::default().loom_executions)]
+    loom_executions: usize,
+    /// Seed of the randomized checkers.
+    #[arg(long, default_value_t = Budget::default().seed)]
+    seed: u64,
+}
+
+impl BudgetArgs {
+    fn budget(&self) -> Budget {
+        Budget {
+            schedules: self.budget,
+            loom_preemptions: self.loom_preemptions,
+            loom_executions: self.loom_executions,
+            seed: self.seed,
+            ..Budget::default()
+        }
+    }
+    fn to_args(&self) -> Vec<String> {
+        vec![
+            "--budget".into(),
+            self.budget.to_string(),
+            "--loom-preemptions".into(),
+            self.loom_preemptions.to_string(),
+            "--loom-executions".into(),
+            self.loom_executions.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+        ]
+    }
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// A design to check (repeatable; default: all).
+    #[arg(long = "design")]
+    designs: Vec<String>,
+    /// A scenario to run (repeatable; default: all).
+    #[arg(long = "scenario")]
+    scenarios: Vec<String>,
+    /// A checker: loom, pct, random, dfs (repeatable; default: loom, pct, random).
+    #[arg(long = "checker")]
+    checkers: Vec<String>,
+    #[command(flatten)]
+    budget: BudgetArgs,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Checks run in parallel, each in its own process (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Seconds after which one check is stopped and reported as an error.
+    #[arg(long, default_value_t = 600)]
+    check_timeout: u64,
+    /// Stop at the first unexpected outcome (the checks not run yet are left out of the report).
+    #[arg(long)]
+    fail_fast: bool,
+}
+
+#[cfg(feature = "rdkafka")]
+#[derive(Args)]
+struct DemoArgs {
+    /// Write the demo's numbers as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The design.
+    #[arg(long)]
+    design: String,
+    /// The scenario.
+    #[arg(long)]
+    scenario: String,
+    /// The schedule string `verify` printed.
+    #[arg(
+        long,
+        conflicts_with = "schedule_file",
+        required_unless_present = "schedule_file"
+    )]
+    schedule: Option<String>,
+    /// A file holding the schedule string.
+    #[arg(long)]
+    schedule_file: Option<PathBuf>,
+    /// Print the trace as JSON lines instead of plain lines.
+    #[arg(long)]
+    json_lines: bool,
+    /// Print the whole execution, not only the trace up to the violation.
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[arg(long)]
+    design: String,
+    #[arg(long)]
+    scenario: String,
+    #[arg(long)]
+    checker: String,
+    #[command(flatten)]
+    budget: BudgetArgs,
+}
+
+/// Parses the process's arguments and runs the command over `registry`'s designs.
+pub fn run(registry: Registry) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PAUSEBEAT_LOG").unwrap_or_else(
+                |_| // librdkafka reports every refused connection of an outage as an ERROR; the demo
+                // causes outages on purpose. PAUSEBEAT_LOG=librdkafka=warn brings them back.
+                // loom's coroutine library logs every panic it unwinds (the driver stops loom
+                // with one after a violation): off too.
+                tracing_subscriber::EnvFilter::new("warn,librdkafka=off,generator=off"),
+            ),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Verify(a) => cmd_verify(a, &registry),
+        Cmd::Replay(a) => cmd_replay(a, &registry),
+        Cmd::List => {
+            cmd_list(&registry);
+            ExitCode::SUCCESS
+        }
+        Cmd::Check(a) => cmd_check(a, &registry),
+        #[cfg(feature = "rdkafka")]
+        Cmd::Demo(a) => crate::demo::run(a.json.as_deref()),
+    }
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn cmd_check(a: CheckArgs, registry: &Registry) -> ExitCode {
+    let Some(scenario) = catalogue::find(&a.scenario) else {
+        return usage_error(format!("unknown scenario `{}`", a.scenario));
+    };
+    let Some(checker) = a.budget.budget().checker(&a.checker) else {
+        return usage_error(format!("unknown checker `{}`", a.checker));
+    };
+    let Some(result) = registry.check(&a.design, &scenario, &checker) else {
+        return usage_error(format!("unknown design `{}`", a.design));
+    };
+    match serde_json::to_string(&result) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
+struct Planned {
+    design: String,
+    scenario: String,
+    checker: String,
+}
+
+fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
+    let all_designs: Vec<String> = registry.designs().map(|d| d.name().to_string()).collect();
+    let all_scenarios: Vec<String> = catalogue::all()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    let pick = |asked: &[String], all: &[String], what: &str| -> Result<Vec<String>, String> {
+        if asked.is_empty() {
+            return Ok(all.to_vec());
+        }
+        for x in asked {
+            if !all.contains(x) {
+                return Err(format!("unknown {what} `{x}`; known: {}", all.join(", ")));
+            }
+        }
+        Ok(asked.to_vec())
+    };
+    let known_checkers: Vec<String> = CHECKERS.iter().map(|s| s.to_string()).collect();
+    let default_checkers: Vec<String> = DEFAULT_CHECKERS.iter().map(|s| s.to_string()).collect();
+    let (ds, ss, cs) = match (
+        pick(&a.designs, &all_designs, "design"),
+        pick(&a.scenarios, &all_scenarios, "scenario"),
+        if a.checkers.is_empty() {
+            Ok(default_checkers)
+        } else {
+            pick(&a.checkers, &known_checkers, "checker")
+        },
+    ) {
+        (Ok(d), Ok(s), Ok(c)) => (d, s, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage_error(e),
+    };
+    if a.budget.budget == 0 || a.budget.loom_executions == 0 {
+        return usage_error("--budget and --loom-executions must be at least 1");
+    }
+    let scenarios = catalogue::all();
+    let mut plan = vec![];
+    for s in &ss {
+        for d in &ds {
+            for c in &cs {
+                let loom_runs = match (registry.get(d), scenarios.iter().find(|x| x.name == *s)) {
+                    (Some(d), Some(s)) => d.loom_runs(s),
+                    _ => true,
+                };
+                if c == "loom" && !loom_runs {
+                    continue;
+                }
+                plan.push(Planned {
+                    design: d.clone(),
+                    scenario: s.clone(),
+                    checker: c.clone(),
+                });
+            }
+        }
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let started = Instant::now();
+    let results = run_isolated(
+        registry,
+        plan,
+        &a.budget,
+        jobs,
+        Duration::from_secs(a.check_timeout),
+        a.fail_fast,
+    );
+    println!("{}", report::table(&results, &cs));
+    for r in results
+        .iter()
+        .filter(|r| r.verdict == "violation" || !r.as_expected)
+    {
+        println!("{}", report::describe(r));
+        if let Some(s) = &r.replay {
+            println!(
+                "  replay: cargo run --release --bin pausebeat -- replay --design {} --scenario {} --schedule '{s}'",
+                r.design, r.scenario
+            );
+        }
+    }
+    let s = report::summary(&results);
+    println!(
+        "\n{} checks in {:.1}s on {jobs} job(s): {} as expected, {} unexpected",
+        s.total,
+        started.elapsed().as_secs_f64(),
+        s.as_expected,
+        s.unexpected
+    );
+    for p in a.json.iter().chain(a.junit.iter()) {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                return usage_error(format!("cannot create {}: {e}", dir.display()));
+            }
+        }
+    }
+    if let Some(p) = &a.json {
+        let doc = report::json(&results);
+        let text = match serde_json::to_string_pretty(&doc) {
+            Ok(t) => t,
+            Err(e) => return usage_error(e),
+        };
+        if let Err(e) = std::fs::write(p, text) {
+            return usage_error(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &a.junit {
+        if let Err(e) = std::fs::write(p, report::junit(&results)) {
+            return usage_error(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if s.unexpected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs every check in its own process (a check that aborts cannot take the run down), `jobs`
+/// at a time.
+fn run_isolated(
+    registry: &Registry,
+    plan: Vec<Planned>,
+    budget: &BudgetArgs,
+    jobs: usize,
+    timeout: Duration,
+    fail_fast: bool,
+) -> Vec<CheckResult> {
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let failed = &failed;
+    let exe = std::env::current_exe();
+    let total = plan.len();
+    let queue = Arc::new(Mutex::new(plan.into_iter().enumerate().collect::<Vec<_>>()));
+    queue.lock().unwrap_or_else(|e| e.into_inner()).reverse();
+    let results: Arc<Mutex<Vec<(usize, CheckResult)>>> = Arc::new(Mutex::new(vec![]));
+    let done = Arc::new(Mutex::new(0usize));
+    let tty = std::io::stderr().is_terminal();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total.max(1)) {
+            let (queue, results, done, exe) = (queue.clone(), results.clone(), done.clone(), &exe);
+            scope.spawn(move || loop {
+                if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let Some((i, p)) = next else { break };
+                let r = match exe {
+                    Ok(exe) => run_child(registry, exe, &p, budget, timeout),
+                    Err(e) => error_result(
+                        registry,
+                        &p,
+                        format!("cannot find the pausebeat executable: {e}"),
+                    ),
+                };
+                if !r.as_expected {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let mut n = done.lock().unwrap_or_else(|e| e.into_inner());
+                *n += 1;
+                if tty {
+                    let mark = if r.as_expected { "ok" } else { "UNEXPECTED" };
+                    eprint!(
+                        "\r\x1b[2K[{}/{total}] {} × {} × {}: {} {mark}",
+                        *n, p.design, p.scenario, p.checker, r.verdict
+                    );
+                    let _ = std::io::stderr().flush();
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, r));
+            });
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let mut rs = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    rs.sort_by_key(|(i, _)| *i);
+    rs.into_iter().map(|(_, r)| r).collect()
+}
+
+fn error_result(registry: &Registry, p: &Planned, message: String) -> CheckResult {
+    let exp = registry
+        .get(&p.design)
+        .map(|d| d.expectation(&p.scenario))
+        .unwrap_or(crate::expect::Expectation {
+            outcome: Expected::Pass,
+            why: "",
+        });
+    CheckResult {
+        design: p.design.clone(),
+        scenario: p.scenario.clone(),
+        checker: p.checker.clone(),
+        verdict: "error".into(),
+        expected: match exp.outcome {
+            Expected::Pass => "pass".into(),
+            Expected::Violation(_) => "violation".into(),
+        },
+        property: None,
+        schedules: 0,
+        elapsed_ms: 0,
+        replay: None,
+        trace: None,
+        also: vec![],
+        message: Some(message),
+        exhaustive: false,
+        as_expected: false,
+        why: exp.why.to_string(),
+        exercised: vec![],
+    }
+}
+
+fn run_child(
+    registry: &Registry,
+    exe: &std::path::Path,
+    p: &Planned,
+    budget: &BudgetArgs,
+    timeout: Duration,
+) -> CheckResult {
+    let start = Instant::now();
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "__check",
+        "--design",
+        &p.design,
+        "--scenario",
+        &p.scenario,
+        "--checker",
+        &p.checker,
+    ])
+    .args(budget.to_args())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return error_result(registry, p, format!("cannot start a check process: {e}")),
+    };
+    // Drain the pipes on their own threads so a chatty child cannot block on a full pipe.
+    let out = child.stdout.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut v = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut v);
+            v
+        })
+    });
+    let err = child.stderr.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut v = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut v);
+            v
+        })
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let Some(status) = status else {
+        let mut r = error_result(
+            registry,
+            p,
+            format!("timed out after {}s", timeout.as_secs()),
+        );
+        r.elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        return r;
+    };
+    match stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<CheckResult>(l).ok())
+    {
+        Some(r) => r,
+        None => {
+            let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let mut r = error_result(
+                registry,
+                p,
+                format!(
+                    "the check process ended with {status}: {}",
+                    tail.join(" | ")
+                ),
+            );
+            r.elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            r
+        }
+    }
+}
+
+fn cmd_replay(a: ReplayArgs, registry: &Registry) -> ExitCode {
+    let schedule = match (&a.schedule, &a.schedule_file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => s.trim().to_string(),
+            Err(e) => return usage_error(format!("cannot read {}: {e}", f.display())),
+        },
+        (None, None) => return usage_error("give --schedule or --schedule-file"),
+    };
+    let replayed = match registry.replay(&a.design, &a.scenario, &schedule) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let lines = match &replayed.failure {
+        Some(f) if !a.full => f.trace.clone(),
+        _ => replayed.executed.trace.clone(),
+    };
+    for l in &lines {
+        if a.json_lines {
+            println!("{}", serde_json::json!({ "line": l }));
+        } else {
+            println!("{l}");
+        }
+    }
+    match replayed.failure {
+        Some(f) => {
+            if a.json_lines {
+                println!(
+                    "{}",
+                    serde_json::json!({ "verdict": "violation", "property": f.property.name(), "message": f.violation.message })
+                );
+            } else {
+                println!("\nreproduced: {f}");
+            }
+            ExitCode::from(1)
+        }
+        None => {
+            if a.json_lines {
+                println!("{}", serde_json::json!({ "verdict": "pass" }));
+            } else {
+                println!("\nevery property held on this schedule");
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_list(registry: &Registry) {
+    // A closed pipe (`pausebeat list | head`) ends the listing, not the process with a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "DESIGNS");
+    for d in registry.designs() {
+        let ops: Vec<&str> = d.offers().iter().map(|o| o.name()).collect();
+        let _ = writeln!(
+            out,
+            "  {:<14} {} (offers {})",
+            d.name(),
+            d.about(),
+            ops.join(", ")
+        );
+        for (p, why) in d.waived() {
+            let _ = writeln!(out, "  {:<14} waives {p}: {why}", "");
+        }
+    }
+    let _ = writeln!(out, "\nSCENARIOS");
+    for s in catalogue::all() {
+        let _ = writeln!(out, "  {:<32} [{}] {}", s.name, s.reference, s.story);
+    }
+    let _ = writeln!(out, "\nPROPERTIES");
+    for p in Property::ALL {
+        let _ = writeln!(out, "  {:<20} {}", p.name(), p.definition());
+    }
+    let _ = writeln!(out, "\nCHECKERS");
+    let _ = writeln!(out, "  loom     loom's exhaustive DPOR within a preemption bound (default 2), up to --loom-executions");
+    let _ = writeln!(
+        out,
+        "  pct      shuttle's PCT scheduler, depth 3, --budget schedules"
+    );
+    let _ = writeln!(
+        out,
+        "  random   shuttle's random scheduler, --budget schedules"
+    );
+    let _ = writeln!(out, "  dfs      shuttle's exhaustive depth-first scheduler, up to --budget schedules (not run by default)");
+    let _ = writeln!(
+        out,
+        "\nEXPECTATIONS (anything not listed: every property holds)"
+    );
+    for s in catalogue::all() {
+        for design in registry.designs() {
+            let d = design.name();
+            let e = design.expectation(&s.name);
+            if let Expected::Violation(ps) = e.outcome {
+                let names: Vec<&str> = ps.iter().map(|p| p.name()).collect();
+                let _ = writeln!(
+                    out,
+                    "  {d:<12} {:<32} violates {}",
+                    s.name,
+                    names.join(" or ")
+                );
+                let _ = writeln!(out, "  {:<45} {}", "", e.why);
+            }
+        }
+    }
+}
