@@ -50,6 +50,8 @@ enum Cmd {
     Replay(ReplayArgs),
     /// List designs, scenarios, properties, checkers and the expectation table.
     List,
+    /// Merge the JSON of `verify --shard` runs into one report (table, JSON, JUnit, exit status).
+    Merge(MergeArgs),
     /// The vetted consumer on real rdkafka against an embedded mock cluster, with an outage.
     #[cfg(feature = "rdkafka")]
     Demo(DemoArgs),
@@ -126,6 +128,36 @@ struct VerifyArgs {
     /// Stop at the first unexpected outcome (the checks not run yet are left out of the report).
     #[arg(long)]
     fail_fast: bool,
+    /// Run only the K-th of N deterministic shards of the plan (K in 1..=N), for a CI matrix;
+    /// `merge` joins the shards' JSON into the report of a single run.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not K/N with 1 <= K <= N");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// A shard's `verify --json` output (repeat for each shard).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write the merged results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the merged results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
 }
 
 #[cfg(feature = "rdkafka")]
@@ -197,6 +229,7 @@ pub fn run(registry: Registry) -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Check(a) => cmd_check(a, &registry),
+        Cmd::Merge(a) => cmd_merge(a, &registry),
         #[cfg(feature = "rdkafka")]
         Cmd::Demo(a) => crate::demo::run(a.json.as_deref()),
     }
@@ -267,7 +300,7 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
         return usage_error("--budget and --loom-executions must be at least 1");
     }
     let scenarios = catalogue::all();
-    let mut plan = vec![];
+    let mut plan: Vec<Planned> = vec![];
     for s in &ss {
         for d in &ds {
             for c in &cs {
@@ -286,6 +319,15 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
             }
         }
     }
+    if let Some((k, n)) = a.shard {
+        // Deterministic: the plan's order is the registry's and the catalogue's.
+        plan = plan
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, p)| p)
+            .collect();
+    }
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -299,7 +341,26 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
         Duration::from_secs(a.check_timeout),
         a.fail_fast,
     );
-    println!("{}", report::table(&results, &cs));
+    let note = format!(
+        "in {:.1}s on {jobs} job(s){}",
+        started.elapsed().as_secs_f64(),
+        a.shard
+            .map(|(k, n)| format!(", shard {k}/{n}"))
+            .unwrap_or_default()
+    );
+    report_results(&results, &cs, &note, a.json.as_deref(), a.junit.as_deref())
+}
+
+/// Prints the table and what went wrong, writes the JSON and JUnit reports, and gives the exit
+/// status: `verify` and `merge` report the same way.
+fn report_results(
+    results: &[CheckResult],
+    cs: &[String],
+    note: &str,
+    json: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+) -> ExitCode {
+    println!("{}", report::table(results, cs));
     for r in results
         .iter()
         .filter(|r| r.verdict == "violation" || !r.as_expected)
@@ -312,23 +373,20 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
             );
         }
     }
-    let s = report::summary(&results);
+    let s = report::summary(results);
     println!(
-        "\n{} checks in {:.1}s on {jobs} job(s): {} as expected, {} unexpected",
-        s.total,
-        started.elapsed().as_secs_f64(),
-        s.as_expected,
-        s.unexpected
+        "\n{} checks {note}: {} as expected, {} unexpected",
+        s.total, s.as_expected, s.unexpected
     );
-    for p in a.json.iter().chain(a.junit.iter()) {
+    for p in json.iter().chain(junit.iter()) {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Err(e) = std::fs::create_dir_all(dir) {
                 return usage_error(format!("cannot create {}: {e}", dir.display()));
             }
         }
     }
-    if let Some(p) = &a.json {
-        let doc = report::json(&results);
+    if let Some(p) = json {
+        let doc = report::json(results);
         let text = match serde_json::to_string_pretty(&doc) {
             Ok(t) => t,
             Err(e) => return usage_error(e),
@@ -337,8 +395,8 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
             return usage_error(format!("cannot write {}: {e}", p.display()));
         }
     }
-    if let Some(p) = &a.junit {
-        if let Err(e) = std::fs::write(p, report::junit(&results)) {
+    if let Some(p) = junit {
+        if let Err(e) = std::fs::write(p, report::junit(results)) {
             return usage_error(format!("cannot write {}: {e}", p.display()));
         }
     }
@@ -347,6 +405,50 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn cmd_merge(a: MergeArgs, registry: &Registry) -> ExitCode {
+    let mut results: Vec<CheckResult> = vec![];
+    for p in &a.inputs {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", p.display())),
+        };
+        let doc: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(d) => d,
+            Err(e) => return usage_error(format!("{} is not verify's JSON: {e}", p.display())),
+        };
+        match serde_json::from_value::<Vec<CheckResult>>(doc["results"].clone()) {
+            Ok(rs) => results.extend(rs),
+            Err(e) => return usage_error(format!("{} is not verify's JSON: {e}", p.display())),
+        }
+    }
+    // The order of a single run: scenario, then design, then checker.
+    let scenarios: Vec<String> = catalogue::all()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    let designs: Vec<&str> = registry.designs().map(|d| d.name()).collect();
+    let pos = |v: &[&str], x: &str| v.iter().position(|y| *y == x).unwrap_or(usize::MAX);
+    let scenario_names: Vec<&str> = scenarios.iter().map(|s| s.as_str()).collect();
+    results.sort_by_key(|r| {
+        (
+            pos(&scenario_names, &r.scenario),
+            pos(&designs, &r.design),
+            pos(&CHECKERS, &r.checker),
+        )
+    });
+    results.dedup_by(|a, b| {
+        a.design == b.design && a.scenario == b.scenario && a.checker == b.checker
+    });
+    let mut cs: Vec<String> = vec![];
+    for c in CHECKERS {
+        if results.iter().any(|r| r.checker == c) {
+            cs.push(c.to_string());
+        }
+    }
+    let note = format!("merged from {} shard report(s)", a.inputs.len());
+    report_results(&results, &cs, &note, a.json.as_deref(), a.junit.as_deref())
 }
 
 /// Runs every check in its own process (a check that aborts cannot take the run down), `jobs`

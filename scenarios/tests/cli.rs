@@ -169,3 +169,85 @@ fn a_design_that_lacks_an_operation_is_not_applicable() {
         "{stdout}"
     );
 }
+
+#[test]
+fn shards_merge_into_the_report_of_a_single_run() {
+    let dir = std::env::temp_dir().join(format!("pausebeat-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "verify",
+            "--design",
+            "go-original",
+            "--design",
+            "vetted",
+            "--scenario",
+            "happy-path",
+            "--scenario",
+            "resume-during-outage",
+            "--scenario",
+            "meet-run-close",
+            "--budget",
+            "30",
+            "--loom-executions",
+            "50",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        pausebeat(&a)
+    };
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let (whole, ..) = run(&["--json", &path("whole.json")]);
+    let (c1, ..) = run(&["--shard", "1/2", "--json", &path("s1.json")]);
+    let (c2, ..) = run(&["--shard", "2/2", "--json", &path("s2.json")]);
+    assert_eq!((whole, c1, c2), (0, 0, 0));
+    let (merged, out, _) = pausebeat(&[
+        "merge",
+        &path("s1.json"),
+        &path("s2.json"),
+        "--json",
+        &path("merged.json"),
+        "--junit",
+        &path("merged.xml"),
+    ]);
+    assert_eq!(merged, 0, "{out}");
+    let key = |f: &str| -> Vec<(String, String, String, String, String)> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path(f)).unwrap()).unwrap();
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                (
+                    s("design"),
+                    s("scenario"),
+                    s("checker"),
+                    s("verdict"),
+                    s("replay"),
+                )
+            })
+            .collect()
+    };
+    let (a, b, c) = (key("s1.json"), key("s2.json"), key("whole.json"));
+    assert!(!a.is_empty() && !b.is_empty());
+    assert_eq!(a.len() + b.len(), c.len());
+    assert_eq!(
+        key("merged.json"),
+        c,
+        "the merged report is the single run's"
+    );
+    assert!(std::fs::read_to_string(path("merged.xml"))
+        .unwrap()
+        .contains("<testsuites"));
+    let (bad, ..) = pausebeat(&["verify", "--shard", "3/2"]);
+    assert_eq!(bad, 2);
+}
