@@ -71,7 +71,9 @@ mod config;
 mod consumer;
 pub mod error;
 pub mod mock;
+mod start;
 
 pub use config::{ConfigError, KafkaConfig};
 pub use consumer::{RdKafkaFactory, RdKafkaHandle};
 pub use error::{classify, classify_code};
+pub use start::{start, RdKafkaConsumer, StartError};
