@@ -151,6 +151,13 @@ pub trait ConsumerHandle: Send + Sync + 'static {
     fn high_watermark(&self, _partition: Partition) -> Result<Option<Offset>, KafkaError> {
         Ok(None)
     }
+    /// Asks the leaders of these (just resumed) partitions to fetch now, without waiting for
+    /// anything. librdkafka's `resume()` only clears a flag: the broker thread that leads a
+    /// partition fetches it again at its next wake-up, up to a second later; a request queued to
+    /// it wakes it at once. Default: nothing (a backend whose resume takes effect by itself).
+    fn wake(&self, _partitions: &[Partition]) -> Result<(), KafkaError> {
+        Ok(())
+    }
     /// Leaves the group and releases the handle. Every later call fails with
     /// [`ErrorCode::Closed`].
     fn close(&self) -> Result<(), KafkaError>;

@@ -831,6 +831,10 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         if !parts.is_empty() {
             if fetching {
                 open.handle.resume(&parts)?;
+                // The first fetch at one round trip, not at the leader's next idle wake-up.
+                if let Err(e) = open.handle.wake(&parts) {
+                    tracing::debug!(error = %e, "waking the resumed partitions' leaders failed");
+                }
             } else {
                 open.handle.pause(&parts)?;
             }

@@ -177,7 +177,11 @@ impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
         let r = if fetching && crate::mutants::active("hook-keeps-stale-pause") {
             Ok(())
         } else if fetching {
-            handle.resume(partitions)
+            // Resumed and woken: a partition that comes back paused from before fetches at
+            // once, not at its leader's next idle wake-up.
+            handle
+                .resume(partitions)
+                .and_then(|()| handle.wake(partitions))
         } else {
             handle.pause(partitions)
         };

@@ -20,7 +20,7 @@ use crate::kafka::{
     ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
     Partition, RebalanceHook, Record,
 };
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Runtime, StdRuntime};
+use crate::sync::{AtomicBool, AtomicU64, Chan, JoinHandle, Mutex, Runtime, StdRuntime};
 
 /// Creates [`RdKafkaHandle`]s: librdkafka `BaseConsumer`s subscribed to the configured topic.
 ///
@@ -133,6 +133,7 @@ impl ConsumerFactory for RdKafkaFactory {
             op_timeout: self.config.op_timeout,
             consumer: Mutex::new(None),
             closing: AtomicBool::new(false),
+            waker: Mutex::new(None),
         });
         let ctx = HandleContext {
             id,
@@ -240,6 +241,58 @@ struct Inner {
     consumer: Mutex<StdRuntime, Option<Arc<Rd>>>,
     /// Set first thing in `close`: rebalance hooks are no longer called.
     closing: AtomicBool<StdRuntime>,
+    /// The helper threads that wake resumed partitions' leaders (started at the first wake).
+    waker: Mutex<StdRuntime, Option<Waker>>,
+}
+
+/// How long a wake-up request (a watermark query) may take before its helper gives up; also
+/// the most it can delay a `close()`.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One helper thread per partition, each sending a watermark query (`ListOffsets`) to its
+/// partition's leader when kicked, without the owner waiting for the answer: the leader's broker
+/// thread wakes for the request and, on the way, sends the Fetch the resume made possible. One
+/// thread per partition because a broker answers in order: a query queued behind a long-poll
+/// Fetch waits for it, and must not delay the others.
+struct Waker {
+    kicks: Vec<(Partition, Chan<StdRuntime, ()>)>,
+    threads: Vec<JoinHandle<StdRuntime, ()>>,
+}
+
+impl Waker {
+    fn kick(&mut self, rt: &StdRuntime, c: &Arc<Rd>, topic: &str, partitions: &[Partition]) {
+        for &p in partitions {
+            if !self.kicks.iter().any(|(q, _)| *q == p) {
+                let kick: Chan<StdRuntime, ()> = Chan::new(rt, 1);
+                let (k, c, topic) = (kick.clone(), Arc::downgrade(c), topic.to_string());
+                self.threads
+                    .push(rt.spawn(&format!("pausebeat-wake-p{p}"), move || {
+                        while k.recv().is_some() {
+                            let Some(c) = c.upgrade() else { break };
+                            if let Err(e) = c.fetch_watermarks(&topic, p, WAKE_TIMEOUT) {
+                                tracing::debug!(partition = p, "wake-up query: {e}");
+                            }
+                        }
+                    }));
+                self.kicks.push((p, kick));
+            }
+            if let Some((_, k)) = self.kicks.iter().find(|(q, _)| *q == p) {
+                // Full: a wake-up is pending already.
+                let _ = k.try_send(());
+            }
+        }
+    }
+
+    /// Stops the helpers and waits for them (each finishes the query it is in, bounded by
+    /// [`WAKE_TIMEOUT`]).
+    fn stop(self) {
+        for (_, k) in &self.kicks {
+            k.close();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
 fn closed_error(id: HandleId) -> KafkaError {
@@ -327,6 +380,11 @@ impl Inner {
     /// Closes: returns `Err(Closed)` if already closed.
     fn close(&self, why: &str) -> Result<(), KafkaError> {
         self.closing.store(true);
+        // The helpers hold the consumer only while inside a query: stop them first, so that
+        // the close below destroys it.
+        if let Some(w) = self.waker.with(|w| w.take()) {
+            w.stop();
+        }
         let consumer = self
             .consumer
             .with(|slot| slot.take())
@@ -413,6 +471,19 @@ impl ConsumerHandle for RdKafkaHandle {
         }
         c.resume(&self.inner.tpl(partitions))
             .map_err(|e| self.inner.error(&c, &e))
+    }
+
+    fn wake(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        let (rt, topic) = (&self.inner.rt, &self.inner.topic);
+        self.inner.waker.with(|w| {
+            w.get_or_insert_with(|| Waker {
+                kicks: Vec::new(),
+                threads: Vec::new(),
+            })
+            .kick(rt, &c, topic, partitions)
+        });
+        Ok(())
     }
 
     fn assignment(&self) -> Result<Vec<Partition>, KafkaError> {

@@ -333,3 +333,30 @@ fn direct_calls_keep_every_property() {
     assert!(pause_returned <= Some(secs(2)), "{pause_returned:?}");
     assert_eq!(x.committed, x.produced);
 }
+
+#[test]
+fn every_resume_of_the_partitions_wakes_their_leaders() {
+    // librdkafka fetches a resumed partition at its leader's next wake-up (up to a second): the
+    // owner asks for one at once, through the seam, right after each resume.
+    let story = Story::new(2)
+        .records(0, 0, 2)
+        .records(100, 1, 2)
+        .runs(&[0, 300]);
+    let x = check(&story);
+    let resumes: Vec<usize> = x
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Resume { .. }))
+        .map(|e| e.seq)
+        .collect();
+    assert!(!resumes.is_empty());
+    for r in resumes {
+        let next = &x.events[r + 1];
+        assert!(
+            matches!(&next.kind, EventKind::Wake { .. }) && next.handle == x.events[r].handle,
+            "no wake-up right after the resume at {}:\n{}",
+            x.events[r].at,
+            x.trace()
+        );
+    }
+}

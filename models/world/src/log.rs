@@ -79,6 +79,12 @@ pub enum EventKind {
         /// The partitions resumed.
         partitions: Vec<Partition>,
     },
+    /// A wake-up of the partitions' leaders after a resume (no effect in the model: its
+    /// fetches are never idle).
+    Wake {
+        /// The partitions.
+        partitions: Vec<Partition>,
+    },
     /// An operation other than poll failed.
     OpFailed {
         /// `pause`, `resume`, `assignment`, `seek`, `commit`, `committed`, `close`.
@@ -184,6 +190,7 @@ impl fmt::Display for EventKind {
                 Ok(())
             }
             EventKind::Resume { partitions } => write!(f, "resume {partitions:?}"),
+            EventKind::Wake { partitions } => write!(f, "wake the leaders of {partitions:?}"),
             EventKind::OpFailed { op, code } => write!(f, "{op} failed: {code:?}"),
             EventKind::Assigned { partitions, paused } => {
                 write!(f, "rebalance: assigned {partitions:?}")?;

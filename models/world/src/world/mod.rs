@@ -589,6 +589,19 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         })
     }
 
+    fn wake(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
+        let id = self.inner.id;
+        self.local("wake", |_, sh, _| {
+            sh.log.record(
+                Some(id),
+                EventKind::Wake {
+                    partitions: partitions.to_vec(),
+                },
+            );
+            Ok(())
+        })
+    }
+
     fn assignment(&self) -> Result<Vec<Partition>, KafkaError> {
         self.local("assignment", |st, _, _| {
             Ok(st.handles[self.inner.k].assigned.clone())
