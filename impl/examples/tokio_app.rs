@@ -124,9 +124,10 @@ fn configs(kafka: &MockKafka) -> Result<(KafkaConfig, ConsumerConfig), AppError>
         .instance_id("tokio-app-0")
         .session_timeout(Duration::from_secs(6))
         .max_poll_interval(Duration::from_secs(10))
-        // librdkafka fetches a resumed partition up to ≈ 1 s after resume(); a run ends at its
-        // first empty poll, so the poll timeout should cover that.
-        .poll_timeout(Duration::from_millis(1500))
+        // A run ends at its first empty poll. The consumer wakes the partitions' leaders after
+        // every resume (the first fetch comes within a round trip), so the poll timeout only
+        // has to cover a fetch: kept below the producer's period, or a run never ends.
+        .poll_timeout(Duration::from_millis(150))
         .retry_backoff(Duration::from_millis(200))
         .command_timeout(Duration::from_secs(10))
         .batch_size(100)

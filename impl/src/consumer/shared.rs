@@ -177,11 +177,10 @@ impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
         let r = if fetching && crate::mutants::active("hook-keeps-stale-pause") {
             Ok(())
         } else if fetching {
-            // Resumed and woken: a partition that comes back paused from before fetches at
-            // once, not at its leader's next idle wake-up.
-            handle
-                .resume(partitions)
-                .and_then(|()| handle.wake(partitions))
+            // Not woken here: on librdkafka a request issued from inside the rebalance callback
+            // stalled the consumer (the tokio test hung at its first assignment). A freshly
+            // assigned partition starts with an offset lookup, which wakes its leader anyway.
+            handle.resume(partitions)
         } else {
             handle.pause(partitions)
         };

@@ -607,19 +607,24 @@ fn reassigned_partitions_fetch(x: &Execution<'_>) -> Option<Violation> {
 
 /// True if some thread began a batch in the handler and has not finished it.
 fn batch_in_flight(events: &[Event]) -> bool {
-    let mut open: BTreeMap<&str, bool> = BTreeMap::new();
+    in_handler(events).values().any(|b| *b)
+}
+
+/// Per thread that ever ran the handler: whether it is inside it at the end of `events`.
+fn in_handler(events: &[Event]) -> BTreeMap<&str, bool> {
+    let mut inside: BTreeMap<&str, bool> = BTreeMap::new();
     for e in events {
         match e.kind {
             EventKind::HandlerBegin { .. } => {
-                open.insert(&e.thread, true);
+                inside.insert(&e.thread, true);
             }
             EventKind::HandlerEnd { .. } => {
-                open.insert(&e.thread, false);
+                inside.insert(&e.thread, false);
             }
             _ => {}
         }
     }
-    open.values().any(|b| *b)
+    inside
 }
 
 /// `suspend-final`: nothing open when suspend() returns, nothing created until the next run.
@@ -793,18 +798,7 @@ pub fn paused_means_paused(x: &Execution<'_>) -> Option<Violation> {
         // pause() returns once no batch is in the handler (but from inside the handler, where
         // the batch in progress is the caller's own).
         let returned = &x.events[s];
-        let mut inside: BTreeMap<&str, bool> = BTreeMap::new();
-        for e in &x.events[..s] {
-            match e.kind {
-                EventKind::HandlerBegin { .. } => {
-                    inside.insert(&e.thread, true);
-                }
-                EventKind::HandlerEnd { .. } => {
-                    inside.insert(&e.thread, false);
-                }
-                _ => {}
-            }
-        }
+        let inside = in_handler(&x.events[..s]);
         if let Some((t, _)) = inside
             .iter()
             .find(|(t, busy)| **busy && **t != returned.thread.as_str())
@@ -1034,23 +1028,12 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
     }
     // A thread inside the application's handler runs the application's code, which the design
     // cannot stop: it must not wait for it past the bound, but it is not blamed for it.
-    let mut in_handler: BTreeMap<&str, bool> = BTreeMap::new();
-    for e in x.events {
-        match e.kind {
-            EventKind::HandlerBegin { .. } => {
-                in_handler.insert(&e.thread, true);
-            }
-            EventKind::HandlerEnd { .. } => {
-                in_handler.insert(&e.thread, false);
-            }
-            _ => {}
-        }
-    }
+    let inside = in_handler(x.events);
     let left: Vec<&String> = x
         .threads_left
         .iter()
         .filter(|t| {
-            !in_handler
+            !inside
                 .iter()
                 .any(|(name, inside)| *inside && t.starts_with(&format!("`{name}`")))
         })
