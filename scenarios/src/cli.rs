@@ -6,12 +6,17 @@
 //! ```no_run
 //! use pausebeat_scenarios::designs::Registry;
 //! # struct Mine;
+//! # struct Nothing;
+//! # impl pausebeat_world::Instance for Nothing {
+//! #     fn run(&self) {}
+//! #     fn close(&self) {}
+//! # }
 //! # impl pausebeat_world::Design for Mine {
 //! #     const NAME: &'static str = "mine";
-//! #     const ABOUT: &'static str = "";
+//! #     const ABOUT: &'static str = "does nothing";
 //! #     fn start<R: pausebeat::sync::Runtime, F: pausebeat::kafka::ConsumerFactory>(
 //! #         _env: pausebeat_world::Env<R, F>,
-//! #     ) -> Box<dyn pausebeat_world::Instance> { unimplemented!() }
+//! #     ) -> Box<dyn pausebeat_world::Instance> { Box::new(Nothing) }
 //! # }
 //! fn main() -> std::process::ExitCode {
 //!     // `my-verifier verify --design mine`, `my-verifier replay --design mine …`, `list`.
