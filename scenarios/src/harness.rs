@@ -199,22 +199,11 @@ fn run_scenario<D: Design, B: Backend>(
         // Every application thread but main plays its timeline on a thread of its own.
         let mut others = Vec::new();
         for name in sc.threads().into_iter().filter(|t| *t != MAIN) {
-            let steps: Vec<Step> = sc
-                .steps
-                .iter()
-                .filter(|s| s.thread == name)
-                .cloned()
-                .collect();
+            let steps = sc.steps_on(name);
             let (rt2, instance2, log2) = (rt.clone(), instance.clone(), log.clone());
             others.push(rt.spawn(name, move || play(&rt2, &*instance2, &log2, &steps)));
         }
-        let mine: Vec<Step> = sc
-            .steps
-            .iter()
-            .filter(|s| s.thread == MAIN)
-            .cloned()
-            .collect();
-        let mut closed = play(rt, &*instance, &log, &mine);
+        let mut closed = play(rt, &*instance, &log, &sc.steps_on(MAIN));
         for t in others {
             match t.join() {
                 Ok(c) => closed |= c,
@@ -366,16 +355,6 @@ fn exercised(
                     EventKind::Assigned { .. } => rebalancing = false,
                     _ => {}
                 }
-                // The world applies a member joining or leaving lazily (at its next operation):
-                // the membership changes at the spec's time, whoever looks.
-                let t_prev = ev.at.since_origin();
-                if sc.world.members.iter().any(|m| {
-                    let since = |t: std::time::Duration| t <= t_prev;
-                    since(m.joins_at) || m.leaves_at.is_some_and(since)
-                }) && !rebalance_served(events, sc, ev.seq)
-                {
-                    rebalancing = true;
-                }
                 if !called.contains(&ev.seq) {
                     continue;
                 }
@@ -383,7 +362,9 @@ fn exercised(
                 let yes = match situation {
                     Situation::Batch => in_handler.values().any(|b| *b),
                     Situation::Restart => restarting,
-                    Situation::Rebalance => rebalancing,
+                    // The world applies a member joining or leaving lazily (at its next
+                    // operation): the membership changes at the spec's time, whoever looks.
+                    Situation::Rebalance => rebalancing || !rebalance_served(events, sc, ev.seq),
                     Situation::Outage => sc.world.faults.iter().any(|f| {
                         matches!(*f, Fault::BrokerDown { from, until } if from <= t && t < until)
                     }),

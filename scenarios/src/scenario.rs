@@ -367,6 +367,15 @@ impl Scenario {
         out
     }
 
+    /// The steps of application thread `thread`, in order.
+    pub fn steps_on(&self, thread: &str) -> Vec<Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.thread == thread)
+            .cloned()
+            .collect()
+    }
+
     /// The operations the scenario calls.
     pub fn ops(&self) -> Vec<Op> {
         let mut ops: Vec<Op> = self.steps.iter().map(|s| s.op).collect();
