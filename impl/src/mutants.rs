@@ -26,6 +26,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("failed-batch-not-rewound", "a batch the handler refused is not sought back: its records are skipped"),
     ("rare-maintenance", "maintenance polls while paused come once per max.poll.interval, not every heartbeat interval"),
     ("close-does-not-wait", "close() returns without waiting for the owner and handler threads"),
+    ("close-abandons-slow-close", "close() gives up at its timeout while the client is still closing the handle, leaving the owner running"),
     ("close-leaves-handle-open", "shutting down does not close the consumer handle"),
     ("queued-run-lost", "a run asked for while a suspend is pending is never started (its caller waits forever)"),
     ("pending-dropped-on-pause", "records read and not yet handed are dropped, not sought back, when consumption stops"),

@@ -32,6 +32,7 @@ pub fn written() -> Vec<Scenario> {
         retry_consumer_resumes_each_run(),
         long_pause_many_intervals(),
         commit_failure_restart(),
+        slow_final_close(),
     ]
 }
 
@@ -446,4 +447,21 @@ pub fn commit_failure_restart() -> Scenario {
     .run_at(0)
     .run_at(300)
     .run_at(600)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 1` (shrunk): the client takes 10 s to close
+/// the handle, and close() comes while the owner is inside a maintenance poll, so the close
+/// budget runs out while the client is still closing. close() must not return before its
+/// threads end (the client's own close time is not held against its bound).
+pub fn slow_final_close() -> Scenario {
+    Scenario::new(
+        "slow-final-close",
+        "paused; closing a consumer takes the client 10 s; close() at 1000 s, under a maintenance poll",
+    )
+    .reference("found by pausebeat hunt")
+    .fault(Fault::SlowClose(secs(10)))
+    .run_at(0)
+    .close_at(1000)
+    .records_may_remain()
+    .exercises(Exercise::Faults)
 }

@@ -1,4 +1,4 @@
-//! The `pausebeat` command line (`verify`, `replay`, `list`, `demo`), over any [`Registry`] of
+//! The `pausebeat` command line (`verify`, `hunt`, `replay`, `list`, `merge`, `demo`), over any [`Registry`] of
 //! designs: the `pausebeat` binary runs it over the built-in ones, and a user's own binary over
 //! theirs plus the built-ins, with the same options, output, JSON, JUnit and exit codes (see
 //! `docs/CONTRACT.md`).
@@ -53,6 +53,9 @@ enum Cmd {
     Verify(VerifyArgs),
     /// Re-run one recorded schedule and print its trace.
     Replay(ReplayArgs),
+    /// Generate scenarios, explore each, and shrink every violation found to a minimal
+    /// scenario (builder code, trace, replay command; written to a corpus folder).
+    Hunt(HuntArgs),
     /// List designs, scenarios, properties, checkers and the expectation table.
     List,
     /// Merge the JSON of `verify --shard` runs into one report (table, JSON, JUnit, exit status).
@@ -174,13 +177,67 @@ struct DemoArgs {
 }
 
 #[derive(Args)]
+struct HuntArgs {
+    /// The design to hunt in.
+    #[arg(long)]
+    design: String,
+    /// Stop after this many minutes (shrinking the last violation found may take a little
+    /// longer).
+    #[arg(long, default_value_t = 5.0)]
+    minutes: f64,
+    /// The seed: the same seed generates the same scenarios and explores them the same way.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many generated scenarios.
+    #[arg(long)]
+    scenarios: Option<usize>,
+    /// Schedules per checker (PCT, then random) per generated scenario.
+    #[arg(long, default_value_t = 100)]
+    schedules: usize,
+    /// Hunt for this property: stop when it is violated; expected violations of others are
+    /// passed over.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only violations whose message contains this text count (a symptom: `--until
+    /// resume-bounded --matching failed` hunts the seed's "Resume timeout", not any wait).
+    #[arg(long)]
+    matching: Option<String>,
+    /// Go on past violations until the time limit (each property shrunk and reported once).
+    #[arg(long)]
+    keep_going: bool,
+    /// The corpus folder: what earlier hunts of the design found is re-checked first, and
+    /// what this one finds is written there.
+    #[arg(long, default_value = "pausebeat-corpus")]
+    corpus: PathBuf,
+    /// Neither read nor write a corpus.
+    #[arg(long)]
+    no_corpus: bool,
+    /// The most checks one shrink may spend.
+    #[arg(long, default_value_t = 400)]
+    max_shrink_checks: usize,
+    /// Write the results as JSON here (the shape of `verify`'s, one result per finding).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ReplayArgs {
     /// The design.
     #[arg(long)]
     design: String,
-    /// The scenario.
+    /// The catalogue scenario.
+    #[arg(
+        long,
+        conflicts_with = "scenario_file",
+        required_unless_present = "scenario_file"
+    )]
+    scenario: Option<String>,
+    /// A scenario from a file: a `hunt` corpus entry (or a bare sketch).
     #[arg(long)]
-    scenario: String,
+    scenario_file: Option<PathBuf>,
     /// The schedule string `verify` printed.
     #[arg(
         long,
@@ -229,6 +286,7 @@ pub fn run(registry: Registry) -> ExitCode {
     match cli.command {
         Cmd::Verify(a) => cmd_verify(a, &registry),
         Cmd::Replay(a) => cmd_replay(a, &registry),
+        Cmd::Hunt(a) => cmd_hunt(a, &registry),
         Cmd::List => {
             cmd_list(&registry);
             ExitCode::SUCCESS
@@ -647,7 +705,15 @@ fn cmd_replay(a: ReplayArgs, registry: &Registry) -> ExitCode {
         },
         (None, None) => return usage_error("give --schedule or --schedule-file"),
     };
-    let replayed = match registry.replay(&a.design, &a.scenario, &schedule) {
+    let replayed = match (&a.scenario, &a.scenario_file) {
+        (Some(name), _) => registry.replay(&a.design, name, &schedule),
+        (None, Some(f)) => match crate::hunt::CorpusEntry::read(f) {
+            Ok(entry) => registry.replay_scenario(&a.design, &entry.scenario(), &schedule),
+            Err(e) => return usage_error(e),
+        },
+        (None, None) => return usage_error("give --scenario or --scenario-file"),
+    };
+    let replayed = match replayed {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
@@ -683,6 +749,154 @@ fn cmd_replay(a: ReplayArgs, registry: &Registry) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn cmd_hunt(a: HuntArgs, registry: &Registry) -> ExitCode {
+    use crate::hunt::{Hunt, Origin};
+    let Some(design) = registry.get(&a.design) else {
+        let known: Vec<&str> = registry.designs().map(|d| d.name()).collect();
+        return usage_error(format!(
+            "unknown design `{}`; known: {}",
+            a.design,
+            known.join(", ")
+        ));
+    };
+    let until = match a.until.as_deref().map(|u| (u, Property::from_name(u))) {
+        None => None,
+        Some((_, Some(p))) => Some(p),
+        Some((u, None)) => return usage_error(format!("unknown property `{u}` (see `list`)")),
+    };
+    if !(a.minutes.is_finite() && a.minutes >= 0.0) {
+        return usage_error(format!("--minutes {} is not a duration", a.minutes));
+    }
+    let mut hunt = Hunt::new(design)
+        .seed(a.seed)
+        .limit(Duration::from_secs_f64(a.minutes * 60.0))
+        .schedules(a.schedules)
+        .until(until)
+        .matching(a.matching.clone())
+        .keep_going(a.keep_going)
+        .max_shrink_checks(a.max_shrink_checks)
+        .corpus((!a.no_corpus).then(|| a.corpus.clone()));
+    if let Some(n) = a.scenarios {
+        hunt = hunt.scenarios(n);
+    }
+    let tty = std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let report = hunt.run(&mut |p| {
+        if tty && last.elapsed() >= Duration::from_millis(200) {
+            last = Instant::now();
+            eprint!(
+                "\r\x1b[2K  hunt {}: {} scenarios, {} schedules, {} found, {:.0} s{}",
+                a.design,
+                p.scenarios,
+                p.schedules,
+                p.found,
+                p.elapsed.as_secs_f64(),
+                if p.shrinking { " (shrinking)" } else { "" }
+            );
+        }
+    });
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let mut out = std::io::stdout().lock();
+    for f in &report.findings {
+        let r = &f.result;
+        let _ = writeln!(out, "{}", report::describe(r));
+        if f.origin == Origin::Corpus {
+            let _ = writeln!(
+                out,
+                "  (re-checked from the corpus: {})",
+                f.corpus_file.as_deref().unwrap_or("")
+            );
+            if r.verdict != "violation" {
+                continue;
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "  found after {} scenarios, {} schedules, {:.1} s; shrunk from {} to {} steps + faults in {} checks",
+                f.scenarios_before,
+                f.schedules_before,
+                f.found_after_ms as f64 / 1000.0,
+                f.found_size,
+                f.size,
+                f.shrink_checks
+            );
+        }
+        let _ = writeln!(out, "\n{}\n", f.code);
+        if let Some(trace) = &r.trace {
+            let skip = trace.len().saturating_sub(14);
+            if skip > 0 {
+                let _ = writeln!(out, "  … {skip} earlier trace lines (replay --full shows all)");
+            }
+            for l in &trace[skip..] {
+                let _ = writeln!(out, "  {l}");
+            }
+        }
+        if let (Some(s), Some(file)) = (&r.replay, &f.corpus_file) {
+            let _ = writeln!(
+                out,
+                "  replay: cargo run --release --bin pausebeat -- replay --design {} --scenario-file {file} --schedule '{s}'",
+                r.design
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let over: Vec<String> = report
+        .passed_over
+        .iter()
+        .map(|(p, n)| format!("{p} ×{n}"))
+        .collect();
+    let unexpected = report.unexpected().count();
+    let _ = writeln!(
+        out,
+        "hunt {} (seed {}): {} scenarios, {} schedules in {:.1} s, stopped: {:?}; {} finding(s), {unexpected} unexpected{}",
+        report.design,
+        report.seed,
+        report.scenarios,
+        report.schedules,
+        report.elapsed_ms as f64 / 1000.0,
+        report.stopped,
+        report.findings.len(),
+        if over.is_empty() { String::new() } else { format!("; passed over: {}", over.join(", ")) }
+    );
+    drop(out);
+    let results: Vec<CheckResult> = report.findings.iter().map(|f| f.result.clone()).collect();
+    if let Some(p) = &a.json {
+        let mut doc = report::json(&results);
+        doc["results"] = serde_json::to_value(&report.findings).unwrap_or_default();
+        doc["hunt"] = serde_json::json!({
+            "design": report.design,
+            "seed": report.seed,
+            "scenarios": report.scenarios,
+            "schedules": report.schedules,
+            "elapsed_ms": report.elapsed_ms,
+            "stopped": report.stopped,
+            "passed_over": report.passed_over,
+        });
+        if let Err(e) = write_file(p, &serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+            return usage_error(e);
+        }
+    }
+    if let Some(p) = &a.junit {
+        if let Err(e) = write_file(p, &report::junit(&results)) {
+            return usage_error(e);
+        }
+    }
+    if unexpected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn write_file(p: &std::path::Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
 }
 
 fn cmd_list(registry: &Registry) {

@@ -128,9 +128,19 @@ impl Registry {
     ) -> Result<Replayed, ReplayRunError> {
         let sc = catalogue::find(scenario)
             .ok_or_else(|| ReplayRunError::UnknownScenario(scenario.into()))?;
+        self.replay_scenario(design, &sc, schedule)
+    }
+
+    /// Re-runs one recorded schedule of (design, any scenario: a `hunt` finding, say).
+    pub fn replay_scenario(
+        &self,
+        design: &str,
+        scenario: &Scenario,
+        schedule: &str,
+    ) -> Result<Replayed, ReplayRunError> {
         let d = self
             .get(design)
             .ok_or_else(|| ReplayRunError::UnknownDesign(design.into()))?;
-        Ok(d.replay(&sc, schedule)?)
+        Ok(d.replay(scenario, schedule)?)
     }
 }

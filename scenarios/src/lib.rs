@@ -13,6 +13,7 @@ pub mod demo;
 pub mod designs;
 pub mod expect;
 pub mod harness;
+pub mod hunt;
 /// The properties, judged from the event log (they live with the world's log, so that every
 /// harness judges with the same functions).
 pub use pausebeat_world::properties;

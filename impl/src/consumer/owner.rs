@@ -773,9 +773,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 });
             }
         }
+        // The handler thread is told first, so that it ends while the client closes the handle.
+        self.worker.stop();
+        self.shared.set_state(ConsumerState::Closing);
         self.close_handle();
         self.phase = Phase::Idle;
-        self.worker.stop();
         self.shared.set_state(ConsumerState::Closed);
         for r in self.suspends.drain(..) {
             let _ = r.try_send(Ok(()));

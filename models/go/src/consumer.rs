@@ -172,9 +172,10 @@ impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
         self.probe.note(e);
     }
 
-    /// A panic in a goroutine without `recover`: in Go the process crashes.
+    /// A panic in a goroutine without `recover`: in Go the process crashes. The model's event,
+    /// in the trace (and judged), not a problem of the tool: logged at debug level.
     pub(crate) fn crash(&self, p: GoPanic) {
-        tracing::warn!(design = self.variant.name(), "Go panic: {}", p.0);
+        tracing::debug!(design = self.variant.name(), "Go panic: {}", p.0);
         self.probe.note(DesignEvent::Crash { what: p.0 });
     }
 

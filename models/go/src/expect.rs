@@ -45,6 +45,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12: a retired paused consumer's heartbeat lingers until its next 150 s tick, past the 10 s shutdown timeout",
     },
     Expectation {
+        scenario: "slow-final-close",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12 as in close-while-paused: the paused heartbeat outlives close() until its next tick",
+    },
+    Expectation {
         scenario: "quick-reopen-after-suspend",
         violates: &[Property::NoSelfFencing],
         why: "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it",
@@ -150,6 +155,11 @@ pub const PR_1313: &[Expectation] = &[
     },
     Expectation {
         scenario: "close-while-paused",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "slow-final-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
     },

@@ -165,7 +165,7 @@ impl<R: Runtime, F: ConsumerFactory> Instance for VettedInstance<R, F> {
 }
 
 fn log_error(what: &str, e: &ConsumerError) {
-    tracing::warn!(error = %e, "{what} failed");
+    tracing::debug!(error = %e, "{what} failed");
 }
 
 impl Design for Vetted {
