@@ -33,6 +33,7 @@ pub fn written() -> Vec<Scenario> {
         long_pause_many_intervals(),
         commit_failure_restart(),
         slow_final_close(),
+        resume_while_restarts_fail(),
     ]
 }
 
@@ -463,5 +464,28 @@ pub fn slow_final_close() -> Scenario {
     .run_at(0)
     .close_at(1000)
     .records_may_remain()
+    .exercises(Exercise::Faults)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 2` (shrunk): a run resumes just as a poll
+/// loses the membership; for 90 s every new consumer loses it again at its first poll, and
+/// creating one takes 11 s. The resume is owed to whichever consumer comes next, and none can
+/// fetch until the errors stop; the run must end, and the 1000 s run read everything.
+pub fn resume_while_restarts_fail() -> Scenario {
+    Scenario::new(
+        "resume-while-restarts-fail",
+        "paused; the 611 s run resumes as polls start failing with max.poll exceeded (610-700 s); creating a consumer takes 11 s; a run at 1000 s",
+    )
+    .reference("found by pausebeat hunt")
+    .fault(Fault::PollErrors {
+        from: secs(610),
+        until: secs(700),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::MaxPollExceeded,
+    })
+    .fault(Fault::SlowCreate(secs(11)))
+    .run_at(0)
+    .run_at(611)
+    .run_at(1000)
     .exercises(Exercise::Faults)
 }

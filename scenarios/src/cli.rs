@@ -270,19 +270,29 @@ struct CheckArgs {
 
 /// Parses the process's arguments and runs the command over `registry`'s designs.
 pub fn run(registry: Registry) -> ExitCode {
+    let cli = Cli::parse();
+    // Under the checkers a design's own logs (a restart's warning, a failed call) are events
+    // of the execution, which its trace shows: off unless asked for (PAUSEBEAT_LOG). The demo
+    // runs the consumer for real, and keeps its warnings. librdkafka reports every refused
+    // connection of an outage as an ERROR; the demo causes outages on purpose
+    // (PAUSEBEAT_LOG=librdkafka=warn brings them back). loom's coroutine library logs every
+    // panic it unwinds (the driver stops loom with one after a violation): off too.
+    #[cfg(feature = "rdkafka")]
+    let real = matches!(cli.command, Cmd::Demo(_));
+    #[cfg(not(feature = "rdkafka"))]
+    let real = false;
+    let default = if real {
+        "warn,librdkafka=off,generator=off"
+    } else {
+        "warn,librdkafka=off,generator=off,pausebeat=off,pausebeat_go=off,pausebeat_vetted_checks=off,pausebeat_world=off"
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PAUSEBEAT_LOG").unwrap_or_else(
-                |_| // librdkafka reports every refused connection of an outage as an ERROR; the demo
-                // causes outages on purpose. PAUSEBEAT_LOG=librdkafka=warn brings them back.
-                // loom's coroutine library logs every panic it unwinds (the driver stops loom
-                // with one after a violation): off too.
-                tracing_subscriber::EnvFilter::new("warn,librdkafka=off,generator=off"),
-            ),
+            tracing_subscriber::EnvFilter::try_from_env("PAUSEBEAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let cli = Cli::parse();
     match cli.command {
         Cmd::Verify(a) => cmd_verify(a, &registry),
         Cmd::Replay(a) => cmd_replay(a, &registry),
@@ -829,7 +839,10 @@ fn cmd_hunt(a: HuntArgs, registry: &Registry) -> ExitCode {
         if let Some(trace) = &r.trace {
             let skip = trace.len().saturating_sub(14);
             if skip > 0 {
-                let _ = writeln!(out, "  … {skip} earlier trace lines (replay --full shows all)");
+                let _ = writeln!(
+                    out,
+                    "  … {skip} earlier trace lines (replay --full shows all)"
+                );
             }
             for l in &trace[skip..] {
                 let _ = writeln!(out, "  {l}");
@@ -894,7 +907,8 @@ fn cmd_hunt(a: HuntArgs, registry: &Registry) -> ExitCode {
 
 fn write_file(p: &std::path::Path, text: &str) -> Result<(), String> {
     if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
 }

@@ -479,8 +479,7 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
                 self.link.shared.state(),
                 ConsumerState::Closing | ConsumerState::Closed
             );
-            if !closing || crate::mutants::active("close-abandons-slow-close")
-            {
+            if !closing || crate::mutants::active("close-abandons-slow-close") {
                 return Err(timeout);
             }
             let _ = t.owner_exited.recv();

@@ -81,7 +81,7 @@ impl Property {
     pub fn definition(self) -> &'static str {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
-            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless the application asks for a pause, suspend or close first (one it asked for on another thread while the resume was in progress included: the callers left the order open)",
+            Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open; when it is closed to be replaced, its successor) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless the application asks for a pause, suspend or close first (one it asked for on another thread while the resume was in progress included: the callers left the order open)",
             Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
@@ -486,9 +486,16 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
                 break;
             }
             hs = handles_upto(x.events, l.seq);
-            if let Some(ok) = fetching_all(l.seq, &hs) {
-                judged = true;
-                applied = ok;
+            match fetching_all(l.seq, &hs) {
+                Some(ok) => {
+                    judged = true;
+                    applied = ok;
+                }
+                // The consumer judged so far was closed (a restart replacing it): the resume
+                // is owed to its successor, judged from when it opens (and, if that is past
+                // the bound, by the rule on partitions assigned while meant to fetch).
+                None if current_stuck(&hs).is_none() => judged = false,
+                None => {}
             }
             last = l;
         }

@@ -232,7 +232,11 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
                 until,
                 code: pick(
                     rng,
-                    &[(2, Code::BrokerTransport), (1, Code::NoOffset), (1, Code::TimedOut)],
+                    &[
+                        (2, Code::BrokerTransport),
+                        (1, Code::NoOffset),
+                        (1, Code::TimedOut),
+                    ],
                 ),
             },
             FaultKind::Slow => {
@@ -278,12 +282,11 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
     // Then the workload, every step anchored to the ticks, the periods, the faults' edges or
     // the steps placed before it.
     let ops: Vec<(u32, Op)> = {
-        let others: Vec<(u32, Op)> = w
-            .op
-            .iter()
-            .filter(|(_, o)| target.offers.contains(o))
-            .cloned()
-            .collect();
+        let others: Vec<(u32, Op)> =
+            w.op.iter()
+                .filter(|(_, o)| target.offers.contains(o))
+                .cloned()
+                .collect();
         let rest = 1000u32.saturating_sub(others.iter().map(|o| o.0).sum());
         let mut v = vec![(rest.max(1), Op::Run)];
         v.extend(others);

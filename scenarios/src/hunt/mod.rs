@@ -354,9 +354,9 @@ impl<'d> Hunt<'d> {
 
     /// True if the violation shows the symptom hunted for ([`matching`](Self::matching)).
     fn symptom(&self, r: &CheckResult) -> bool {
-        self.matching.as_deref().is_none_or(|m| {
-            r.message.as_deref().is_some_and(|msg| msg.contains(m))
-        })
+        self.matching
+            .as_deref()
+            .is_none_or(|m| r.message.as_deref().is_some_and(|msg| msg.contains(m)))
     }
 
     fn judge(&self, r: &mut CheckResult) {

@@ -449,11 +449,7 @@ impl Sketch {
             if r.at == 0 {
                 let _ = writeln!(c, "    .records({}, {})", r.partition, r.count);
             } else {
-                let _ = writeln!(
-                    c,
-                    "    .records_at({}, {}, {})",
-                    r.at, r.partition, r.count
-                );
+                let _ = writeln!(c, "    .records_at({}, {}, {})", r.at, r.partition, r.count);
             }
         }
         for m in &self.members {
@@ -463,11 +459,7 @@ impl Sketch {
             let _ = writeln!(c, "    .fault({})", f.code());
         }
         if self.period != 300 {
-            let _ = writeln!(
-                c,
-                "    .timing(|t| t.batch_period = secs({}))",
-                self.period
-            );
+            let _ = writeln!(c, "    .timing(|t| t.batch_period = secs({}))", self.period);
         }
         if self.suspend {
             let _ = writeln!(c, "    .suspending()");
