@@ -30,6 +30,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("close-leaves-handle-open", "shutting down does not close the consumer handle"),
     ("queued-run-lost", "a run asked for while a suspend is pending is never started (its caller waits forever)"),
     ("pending-dropped-on-pause", "records read and not yet handed are dropped, not sought back, when consumption stops"),
+    ("rewind-one-too-far", "records read and not yet handed are sought back to one before the first of them: the last record handled is handed again"),
     ("slipped-record-dropped", "a record read while paused is dropped instead of sought back"),
     ("pause-acks-busy", "pause() returns while a batch is still in the handler"),
     ("no-resume-after-restart", "a restart forgets a resume asked for while it was in flight: the replacement starts paused"),

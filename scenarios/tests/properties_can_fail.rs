@@ -27,6 +27,8 @@ const NO_HEARTBEAT: u8 = 8;
 const REUSE_STATIC_ID: u8 = 9;
 const DEADLOCK: u8 = 10;
 const LEAK_THREAD: u8 = 11;
+const REREAD_AFTER_COMMIT: u8 = 12;
+const NO_COMMIT: u8 = 13;
 
 /// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
 /// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
@@ -136,10 +138,16 @@ impl<R: Runtime, F: ConsumerFactory> ToyInstance<R, F> {
                 _ => empty += 1,
             }
         }
-        if !batch.is_empty() && self.handler.handle(&batch).is_ok() {
+        if !batch.is_empty() && self.handler.handle(&batch).is_ok() && self.broken != NO_COMMIT {
             let ahead = if self.broken == COMMIT_AHEAD { 5 } else { 0 };
             let offsets: Vec<_> = next.iter().map(|(p, o)| (*p, o + ahead)).collect();
             let _ = h.commit(&offsets);
+            if self.broken == REREAD_AFTER_COMMIT {
+                // An off-by-a-batch rewind: back to the batch's first record, though committed.
+                for r in batch.iter().rev() {
+                    let _ = h.seek(r.partition, r.offset);
+                }
+            }
         }
         next
     }
@@ -315,6 +323,16 @@ fn no_deadlock_fails_on_a_deadlock() {
 #[test]
 fn clean_shutdown_fails_when_a_thread_outlives_close() {
     assert_violates::<Toy<LEAK_THREAD>>(&scenario().close_at(700), Property::CleanShutdown);
+}
+
+#[test]
+fn no_duplicates_fails_when_committed_records_are_read_again() {
+    assert_violates::<Toy<REREAD_AFTER_COMMIT>>(&scenario(), Property::NoDuplicates);
+}
+
+#[test]
+fn committed_before_close_fails_when_finished_batches_are_not_committed() {
+    assert_violates::<Toy<NO_COMMIT>>(&scenario(), Property::CommittedBeforeClose);
 }
 
 #[test]

@@ -738,7 +738,26 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             .min(self.cfg.restart_backoff_max())
     }
 
+    /// Before the handle that read the batch in the handler is closed (suspend, close): the
+    /// handler's verdict is awaited for at most one maintenance poll's timeout (≤ 500 ms), and a
+    /// success committed, so that a batch finishing as the consumer closes is not read and
+    /// handed again. A batch still in the handler after that is abandoned (not committed: read
+    /// again from the committed offset); waiting longer would hold `close()` past its bound.
+    fn settle_batch_in_flight(&mut self) {
+        if !self.worker.busy {
+            return;
+        }
+        if let Ok(verdict) = self
+            .worker
+            .results
+            .recv_timeout(self.cfg.maintenance_poll_timeout())
+        {
+            self.on_verdict(verdict);
+        }
+    }
+
     fn suspend_now(&mut self) {
+        self.settle_batch_in_flight();
         if mutants::active("suspend-keeps-handle") {
             self.phase = Phase::Idle; // the open handle is dropped, never closed
         }
@@ -759,6 +778,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn shutdown(&mut self) {
+        self.settle_batch_in_flight();
         if mutants::active("close-leaves-handle-open") {
             if let Phase::Open(open) = std::mem::replace(&mut self.phase, Phase::Idle) {
                 std::mem::forget(open.handle);
@@ -861,6 +881,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         for (p, o) in firsts {
             // A partition no longer assigned needs nothing: whoever gets it starts at the
             // committed offset, which is at or before `o`.
+            let o = if mutants::active("rewind-one-too-far") {
+                (o - 1).max(0)
+            } else {
+                o
+            };
             let _ = open.handle.seek(p, o);
         }
     }

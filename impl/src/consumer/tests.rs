@@ -261,6 +261,24 @@ fn a_slow_handler_keeps_the_membership_and_close_is_bounded() {
 }
 
 #[test]
+fn a_batch_finishing_as_close_is_called_is_committed() {
+    let rt = Rt::new();
+    let t = topic(&rt, 1, 4);
+    let h = Recorder::new(&rt, 0, secs(100));
+    let cfg = config().batch_size(2).build().unwrap();
+    let c = Arc::new(start(&rt, cfg, &t, &h));
+    let c2 = c.clone();
+    let runner = rt.spawn("runner", move || c2.run_once());
+    // The second batch is in the handler from 100 s to 200 s; close() comes 100 ms before its
+    // end: the owner waits for the verdict (at most a maintenance poll) and commits it.
+    rt.sleep(Duration::from_millis(199_900));
+    c.close().unwrap();
+    assert_eq!(t.committed(0), Some(4), "the finished batch is committed");
+    assert_eq!(t.open_handles(), 0);
+    let _ = runner.join();
+}
+
+#[test]
 fn pause_from_inside_the_handler_does_not_wait_on_itself() {
     struct PauseInHandler {
         c: Mutex<Rt, Option<Controller<Rt>>>,

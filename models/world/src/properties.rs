@@ -2,7 +2,7 @@
 //! log. They are judged on every schedule; a violating schedule names exactly one property (the
 //! first in [`Property::ALL`]'s order among those it violates) and lists the others.
 
-use crate::{Event, EventKind, Expiry, Op};
+use crate::{Event, EventKind, Expiry, Op, PollOutcome};
 use pausebeat::kafka::{HandleId, Offset, Partition};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Instant};
@@ -35,17 +35,23 @@ pub enum Property {
     NoDeadlock,
     /// `clean-shutdown`
     CleanShutdown,
+    /// `no-duplicates`
+    NoDuplicates,
+    /// `committed-before-close`
+    CommittedBeforeClose,
 }
 
 impl Property {
     /// Every property, in the order a violation is named when one execution violates several:
     /// what a user sees first (a hang, a stuck resume, a suspend undone, lost records), the
     /// mechanisms behind it after (two threads in one handle, two consumers, a slow shutdown).
-    pub const ALL: [Property; 11] = [
+    pub const ALL: [Property; 13] = [
         Property::NoDeadlock,
         Property::ResumeBounded,
         Property::SuspendFinal,
         Property::NoLoss,
+        Property::NoDuplicates,
+        Property::CommittedBeforeClose,
         Property::NoSelfFencing,
         Property::ResumeEffective,
         Property::PausedMeansPaused,
@@ -69,6 +75,8 @@ impl Property {
             Property::NoSelfFencing => "no-self-fencing",
             Property::NoDeadlock => "no-deadlock",
             Property::CleanShutdown => "clean-shutdown",
+            Property::NoDuplicates => "no-duplicates",
+            Property::CommittedBeforeClose => "committed-before-close",
         }
     }
 
@@ -91,6 +99,8 @@ impl Property {
             Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
+            Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
+            Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it still held its partitions is committed before that handle is closed — unless, in between, a commit failed or the handle lost the partition (revoked, removed, fenced, a poll failed), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
         }
     }
 }
@@ -216,6 +226,8 @@ pub fn check(p: Property, x: &Execution<'_>) -> Option<Violation> {
         Property::NoSelfFencing => no_self_fencing(x),
         Property::NoDeadlock => no_deadlock(x),
         Property::CleanShutdown => clean_shutdown(x),
+        Property::NoDuplicates => no_duplicates(x),
+        Property::CommittedBeforeClose => committed_before_close(x),
     }
 }
 
@@ -879,6 +891,182 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
                 Property::NoLoss,
                 format!("{n} record(s) of p{p} never handled, the first p{p}@{missing}"),
             ));
+        }
+    }
+    None
+}
+
+/// The batches the handler finished: (index of its `HandlerBegin`, index of its `HandlerEnd`,
+/// records, ok).
+fn batches(events: &[Event]) -> Vec<(usize, usize, &Vec<(Partition, Offset)>, bool)> {
+    let mut open: BTreeMap<&str, (usize, &Vec<(Partition, Offset)>)> = BTreeMap::new();
+    let mut out = vec![];
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            EventKind::HandlerBegin { records } => {
+                open.insert(&e.thread, (i, records));
+            }
+            EventKind::HandlerEnd { ok } => {
+                if let Some((b, rs)) = open.remove(e.thread.as_str()) {
+                    out.push((b, i, rs, *ok));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// True if `kind` (on a handle) makes a partition's records readable again: the handle closed
+/// or created, `p` revoked or assigned, the member removed or fenced, a failed poll or commit.
+fn rereads(kind: &EventKind, p: Partition) -> bool {
+    match kind {
+        EventKind::CloseBegin
+        | EventKind::Created { .. }
+        | EventKind::Expired(_)
+        | EventKind::Fenced { .. }
+        | EventKind::PollEnd(PollOutcome::Error(_))
+        | EventKind::OpFailed { op: "commit", .. }
+        | EventKind::HandlerEnd { ok: false } => true,
+        EventKind::Revoked(ps) => ps.contains(&p),
+        EventKind::Assigned { partitions, .. } => partitions.contains(&p),
+        _ => false,
+    }
+}
+
+/// `no-duplicates`: a record finished successfully is handed again only for a cause.
+pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
+    // (partition, offset) -> index of the HandlerEnd of the last successful batch holding it.
+    let mut finished: BTreeMap<(Partition, Offset), usize> = BTreeMap::new();
+    let bs = batches(x.events);
+    let mut by_begin: Vec<_> = bs.iter().collect();
+    by_begin.sort_by_key(|b| b.0);
+    // Successes are known at their ends; walk the hand-offs in order and the successes as
+    // they come.
+    let mut ends: Vec<_> = bs.iter().filter(|b| b.3).collect();
+    ends.sort_by_key(|b| b.1);
+    let mut next_end = 0;
+    for (begin, _, records, _) in by_begin {
+        while next_end < ends.len() && ends[next_end].1 < *begin {
+            for r in ends[next_end].2 {
+                finished.insert(*r, ends[next_end].1);
+            }
+            next_end += 1;
+        }
+        for &(p, o) in records.iter() {
+            let Some(&done) = finished.get(&(p, o)) else {
+                continue;
+            };
+            let between = &x.events[done + 1..*begin];
+            let committed_past = between.iter().any(|e| {
+                matches!(&e.kind, EventKind::Commit { offsets } if offsets.iter().any(|(q, c)| *q == p && *c > o))
+            });
+            let cause = between.iter().any(|e| rereads(&e.kind, p));
+            if committed_past || !cause {
+                let e = &x.events[*begin];
+                let why = if committed_past {
+                    format!(
+                        "after a commit past it, since it was finished at {}",
+                        x.events[done].at
+                    )
+                } else {
+                    format!(
+                        "with nothing since it was finished at {} to re-read it",
+                        x.events[done].at
+                    )
+                };
+                return Some(x.violation(
+                    Property::NoDuplicates,
+                    e,
+                    format!("p{p}@{o} handed to the handler again {why}"),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `committed-before-close`: a handle commits what its successful batches finished before it
+/// is closed.
+pub fn committed_before_close(x: &Execution<'_>) -> Option<Violation> {
+    // Which handle delivered each record last, as of each index.
+    let mut read_by: BTreeMap<(Partition, Offset), HandleId> = BTreeMap::new();
+    let mut batch_handle: BTreeMap<usize, BTreeMap<Partition, (HandleId, Offset)>> =
+        BTreeMap::new();
+    for (i, e) in x.events.iter().enumerate() {
+        match (&e.kind, e.handle) {
+            (EventKind::PollEnd(PollOutcome::Record { partition, offset }), Some(h)) => {
+                read_by.insert((*partition, *offset), h);
+            }
+            (EventKind::HandlerBegin { records }, _) => {
+                let mut per: BTreeMap<Partition, (HandleId, Offset)> = BTreeMap::new();
+                for &(p, o) in records {
+                    if let Some(&h) = read_by.get(&(p, o)) {
+                        let ent = per.entry(p).or_insert((h, o));
+                        if ent.0 == h {
+                            ent.1 = ent.1.max(o);
+                        }
+                    }
+                }
+                batch_handle.insert(i, per);
+            }
+            _ => {}
+        }
+    }
+    for (begin, end, _, ok) in batches(x.events) {
+        if !ok {
+            continue;
+        }
+        let Some(per) = batch_handle.get(&begin) else {
+            continue;
+        };
+        for (&p, &(h, last)) in per {
+            // The handle must still hold p when the batch succeeds.
+            let lost_before = x.events[begin..end].iter().any(|e| {
+                e.handle == Some(h)
+                    && (matches!(
+                        &e.kind,
+                        EventKind::CloseBegin
+                            | EventKind::Expired(_)
+                            | EventKind::Fenced { .. }
+                            | EventKind::PollEnd(PollOutcome::Error(_))
+                    ) || matches!(&e.kind, EventKind::Revoked(ps) if ps.contains(&p)))
+            });
+            if lost_before {
+                continue;
+            }
+            for e in &x.events[end + 1..] {
+                if e.handle != Some(h) {
+                    continue;
+                }
+                match &e.kind {
+                    EventKind::Commit { offsets }
+                        if offsets.iter().any(|(q, c)| *q == p && *c > last) =>
+                    {
+                        break
+                    }
+                    EventKind::OpFailed { op: "commit", .. }
+                    | EventKind::Expired(_)
+                    | EventKind::Fenced { .. }
+                    | EventKind::PollEnd(PollOutcome::Error(_)) => break,
+                    EventKind::Revoked(ps) if ps.contains(&p) => break,
+                    // A close at the very instant the handler finished: the verdict had not
+                    // reached the design (virtual time ties are concurrency, not order).
+                    EventKind::CloseBegin if e.at == x.events[end].at => break,
+                    EventKind::CloseBegin => {
+                        return Some(x.violation(
+                            Property::CommittedBeforeClose,
+                            e,
+                            format!(
+                                "{h} closed without committing p{p}@{}, whose batch the handler finished at {}",
+                                last + 1,
+                                x.events[end].at
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     None
