@@ -34,6 +34,7 @@ pub fn written() -> Vec<Scenario> {
         commit_failure_restart(),
         slow_final_close(),
         resume_while_restarts_fail(),
+        suspend_during_outage(),
     ]
 }
 
@@ -487,5 +488,34 @@ pub fn resume_while_restarts_fail() -> Scenario {
     .run_at(0)
     .run_at(611)
     .run_at(1000)
+    .exercises(Exercise::Faults)
+}
+
+/// §5(a)-6, found by `pausebeat hunt --design go-original --seed 5` (as an unexpected
+/// suspend-final: no scenario had declared it): the suspend-while-heartbeat-polls story with
+/// an outage under the heartbeat's tick; its synchronous restart is in flight when run 2
+/// suspends, and stores a consumer after the suspend returned.
+pub fn suspend_during_outage() -> Scenario {
+    Scenario::new(
+        "suspend-during-outage",
+        "suspending consumer, 120 s period; run 1's handler takes 65 s so it pauses; every broker is down and creates fail from 215 s to 500 s; run 2 at 217 s suspends; run 3 at 337 s",
+    )
+    .reference("§5(a)")
+    .suspending()
+    .timing(|t| t.batch_period = secs(120))
+    .records(0, 2)
+    .handler_takes(secs(65))
+    .fault(Fault::BrokerDown {
+        from: secs(215),
+        until: secs(500),
+    })
+    .fault(Fault::CreateFails {
+        from: secs(215),
+        until: secs(500),
+    })
+    .run_at(0)
+    .run_at(217)
+    .run_at(337)
+    .run_at(600)
     .exercises(Exercise::Faults)
 }

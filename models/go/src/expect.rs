@@ -50,6 +50,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the paused heartbeat outlives close() until its next tick",
     },
     Expectation {
+        scenario: "suspend-during-outage",
+        violates: &[Property::SuspendFinal],
+        why: "§5(a)-6: the heartbeat's synchronous restart is in flight when run 2 suspends; it stores a new consumer after suspend() returned (found by pausebeat hunt)",
+    },
+    Expectation {
         scenario: "quick-reopen-after-suspend",
         violates: &[Property::NoSelfFencing],
         why: "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it",
@@ -157,6 +162,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "close-while-paused",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "suspend-during-outage",
+        violates: &[Property::SingleConsumer, Property::SuspendFinal],
+        why: "§5(c)-7: the async restart closed c1 and left it published; the suspend closes it again (and the restart's create, once creates work, undoes the suspend: §5(b))",
     },
     Expectation {
         scenario: "slow-final-close",
