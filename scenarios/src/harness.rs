@@ -11,7 +11,7 @@ use pausebeat::kafka::ErrorCode;
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
 use pausebeat_world::{
     Design, Env, Event, EventKind, EventLog, Fault, Instance, LoggingHandler, Op, PollOutcome,
-    World,
+    World, WorldSnapshot,
 };
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -41,13 +41,81 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// What one execution left behind (for `replay`, which prints the trace even when it passes).
+/// What one execution left behind: for `replay` (which prints the trace even when it passes)
+/// and for tests that look at what happened, not only at the verdict.
 #[derive(Clone, Debug, Default)]
 pub struct Executed {
     /// The whole event log, one line per event.
     pub trace: Vec<String>,
+    /// The event log itself.
+    pub events: Vec<Event>,
+    /// The world at the end (produced and committed offsets, handles, faults hit).
+    pub world: Option<WorldSnapshot>,
+    /// Every violation of the execution (waived properties left out), in [`Property::ALL`]
+    /// order.
+    pub violations: Vec<Violation>,
+    /// Threads of the design still alive after the final close.
+    pub threads_left: Vec<String>,
+    /// Threads the execution created (the harness's included).
+    pub threads_created: usize,
+    /// Why the execution was aborted, if it was.
+    pub abort: Option<AbortReason>,
     /// Virtual time at the end.
     pub end: Instant,
+}
+
+impl Executed {
+    /// The design events, in order, with the event that carries each.
+    pub fn design_events(&self) -> impl Iterator<Item = (&Event, &pausebeat::probe::DesignEvent)> {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::Design(d) => Some((e, d)),
+            _ => None,
+        })
+    }
+
+    /// How many events satisfy `f`.
+    pub fn count(&self, f: impl Fn(&EventKind) -> bool) -> usize {
+        self.events.iter().filter(|e| f(&e.kind)).count()
+    }
+
+    /// The static instance ids of the handles created, in order.
+    pub fn created_ids(&self) -> Vec<Option<String>> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Created { instance_id } => Some(instance_id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When the first application call of `op` was made, and when it returned.
+    pub fn call_times(&self, op: Op) -> Option<(Instant, Instant)> {
+        let called = self
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::Call { op })?;
+        let returned = self.events[called.seq..]
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::Return { op: o, .. } if *o == op))?;
+        Some((called.at, returned.at))
+    }
+
+    /// The records handed to the handler more than once.
+    pub fn handed_twice(&self) -> Vec<(pausebeat::kafka::Partition, pausebeat::kafka::Offset)> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut twice = Vec::new();
+        for e in &self.events {
+            if let EventKind::HandlerBegin { records } = &e.kind {
+                for r in records {
+                    if !seen.insert(*r) {
+                        twice.push(*r);
+                    }
+                }
+            }
+        }
+        twice
+    }
 }
 
 /// What the explored schedules of one check exercised: the evidence that a pass means
@@ -164,20 +232,26 @@ impl<D: Design> Model for ScenarioModel<D> {
     type Failure = Failure;
 
     fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), Failure> {
-        let result = run_scenario::<D, B>(rt, &self.scenario, &self.waived, &self.coverage);
-        if let Some(slot) = &self.last {
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = result.1;
+        let keep = self.last.is_some();
+        let (result, executed) =
+            run_scenario::<D, B>(rt, &self.scenario, &self.waived, &self.coverage, keep);
+        if let (Some(slot), Some(x)) = (&self.last, executed) {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = x;
         }
-        result.0
+        result
     }
 }
 
+/// Plays one execution; the trace (and the whole [`Executed`]) is built only on a violation
+/// or when `keep` asks for it: rendering every event of every passing schedule would cost more
+/// than judging it.
 fn run_scenario<D: Design, B: Backend>(
     rt: &Virtual<B>,
     sc: &Scenario,
     waived: &[Property],
     coverage: &StdMutex<Coverage>,
-) -> (Result<(), Failure>, Executed) {
+    keep: bool,
+) -> (Result<(), Failure>, Option<Executed>) {
     let world = World::new(rt, sc.world.clone());
     let log = world.log();
     let handler: Arc<dyn Handler> = Arc::new(LoggingHandler::new(
@@ -232,14 +306,18 @@ fn run_scenario<D: Design, B: Backend>(
             c.schedules += 1;
             c.pruned += 1;
             c.pruned_by = Some(format!("more than {limit} threads (spawning `{thread}`)"));
-            let trace = log.snapshot().iter().map(|e| e.to_string()).collect();
-            return (
-                Ok(()),
+            let executed = keep.then(|| {
+                let events = log.snapshot();
                 Executed {
-                    trace,
+                    trace: events.iter().map(|e| e.to_string()).collect(),
+                    events,
+                    abort: rt.abort_reason(),
+                    threads_created: rt.threads_created(),
                     end: rt.now(),
-                },
-            );
+                    ..Executed::default()
+                }
+            });
+            return (Ok(()), executed);
         }
         (Err(p), _) if !p.is::<Aborted>() => {
             rt.end_all_threads();
@@ -256,6 +334,8 @@ fn run_scenario<D: Design, B: Backend>(
         judge_shutdown: sc.closes(),
         all_records_due: sc.all_records_due,
     };
+    let threads_created = rt.threads_created();
+    let (x_abort, x_threads_left) = (abort.clone(), threads_left.clone());
     let x = Execution {
         rules: &rules,
         events: &events,
@@ -289,30 +369,38 @@ fn run_scenario<D: Design, B: Backend>(
             *c.calls.entry((s.op, s.by)).or_default() += 1;
         }
     }
-    let trace: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    let executed = Executed {
-        trace: trace.clone(),
-        end,
-    };
-    let mut verdict = verdict.into_iter();
-    let result = match verdict.next() {
+    let result = match verdict.first() {
         None => Ok(()),
         Some(v) => {
-            let mut lines: Vec<String> = trace.into_iter().take(v.seq + 1).collect();
+            let mut lines: Vec<String> = events
+                .iter()
+                .take(v.seq + 1)
+                .map(|e| e.to_string())
+                .collect();
             lines.push(format!("{} VIOLATION {}: {}", v.at, v.property, v.message));
-            let also: Vec<Property> = verdict.map(|o| o.property).collect();
+            let also: Vec<Property> = verdict[1..].iter().map(|o| o.property).collect();
             if !also.is_empty() {
                 let names: Vec<&str> = also.iter().map(|p| p.name()).collect();
                 lines.push(format!("          also violated: {}", names.join(", ")));
             }
             Err(Failure {
                 property: v.property,
-                violation: v,
+                violation: v.clone(),
                 also,
                 trace: lines,
             })
         }
     };
+    let executed = keep.then(|| Executed {
+        trace: events.iter().map(|e| e.to_string()).collect(),
+        events,
+        world: Some(snapshot),
+        violations: verdict,
+        threads_left: x_threads_left,
+        threads_created,
+        abort: x_abort,
+        end,
+    });
     (result, executed)
 }
 
