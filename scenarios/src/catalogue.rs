@@ -35,6 +35,8 @@ pub fn written() -> Vec<Scenario> {
         slow_final_close(),
         resume_while_restarts_fail(),
         suspend_during_outage(),
+        rebalance_under_slow_batch(),
+        outage_under_slow_batch(),
     ]
 }
 
@@ -517,5 +519,46 @@ pub fn suspend_during_outage() -> Scenario {
     .run_at(217)
     .run_at(337)
     .run_at(600)
+    .exercises(Exercise::Faults)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 3` (shrunk): a member joins and leaves while
+/// a 200 s batch is in the handler; the partition it held comes back and is fetched again from
+/// the committed offset, so its record reaches the handler twice — for a cause (the
+/// rebalance), which `no-duplicates` must tell from a duplicate without one.
+pub fn rebalance_under_slow_batch() -> Scenario {
+    Scenario::new(
+        "rebalance-under-slow-batch",
+        "two partitions, 200 s batches; resume() at 400 s; a member joins at 461 s and leaves at 493 s while a batch is in the handler; a run at 800 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records_at(300, 1, 1)
+    .member(461, Some(493))
+    .handler_takes(secs(200))
+    .run_at(0)
+    .resume_at(400)
+    .run_at(800)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 3` (shrunk): the brokers go down under a
+/// 200 s batch and the group drops the member; the run ends with the outage, but its reply
+/// waits for the batch, and when the brokers come back the partition is given back still
+/// paused. The run's closing pause began when fetching stopped, not when the reply went.
+pub fn outage_under_slow_batch() -> Scenario {
+    Scenario::new(
+        "outage-under-slow-batch",
+        "200 s batches; the brokers are down from 300 s to 400 s under a batch; a run at 700 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 1)
+    .records_at(100, 0, 1)
+    .fault(Fault::BrokerDown {
+        from: secs(300),
+        until: secs(400),
+    })
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(700)
     .exercises(Exercise::Faults)
 }

@@ -23,7 +23,12 @@ fn play<D: Design>(sc: &Scenario) -> Executed {
     let x = replay_design::<D>(sc, "std")
         .expect("a plain execution")
         .executed;
-    println!("---- {} on {} ({} threads)", sc.name, D::NAME, x.threads_created);
+    println!(
+        "---- {} on {} ({} threads)",
+        sc.name,
+        D::NAME,
+        x.threads_created
+    );
     for l in &x.trace {
         println!("{l}");
     }
@@ -81,13 +86,17 @@ fn happy_path<D: Design>() {
     .expect("resume() returned ok at the second run");
     assert!(paused.seq < resumed.seq);
     assert!(
-        first(&p, |e| e.thread == "heartbeat" && e.kind == EventKind::PollBegin)
-            .is_some_and(|e| e.at.since_origin() == s(151)),
+        first(&p, |e| e.thread == "heartbeat"
+            && e.kind == EventKind::PollBegin)
+        .is_some_and(|e| e.at.since_origin() == s(151)),
         "the heartbeat polls one tick (150 s) after the pause at 1 s"
     );
     assert!(
-        first(&p, |e| matches!(&e.kind, EventKind::Resume { partitions } if partitions == &vec![0])
-            && e.at.since_origin() == s(320))
+        first(
+            &p,
+            |e| matches!(&e.kind, EventKind::Resume { partitions } if partitions == &vec![0])
+                && e.at.since_origin() == s(320)
+        )
         .is_some(),
         "the second run resumes partition 0"
     );
@@ -216,13 +225,16 @@ fn suspend_during_poll() -> Scenario {
 /// timer fires at 150 s, `pause(true)` starts a heartbeat whose first poll is immediate
 /// (150..155 s); the run ends at 152 s, 148 s before the next: it suspends during that poll.
 fn suspend_during_first_poll() -> Scenario {
-    Scenario::new("go-suspend-during-first-poll", "§5(b) via the mid-batch timer")
-        .records(0, 10)
-        .suspending()
-        .mid_batch_timer()
-        .handler_takes(s(152))
-        .run_at(0)
-        .close_at(400)
+    Scenario::new(
+        "go-suspend-during-first-poll",
+        "§5(b) via the mid-batch timer",
+    )
+    .records(0, 10)
+    .suspending()
+    .mid_batch_timer()
+    .handler_takes(s(152))
+    .run_at(0)
+    .close_at(400)
 }
 
 /// The consumers created after the (last) suspend returned, before the close: (second, thread).
@@ -306,13 +318,16 @@ fn suspend_final_after_mid_batch_pause_go_original() {
 /// then takes the signal and re-resumes. The second `resume()` returns at once either way.
 #[test]
 fn retry_variant_resume_during_poll_pr_1313() {
-    let sc = Scenario::new("go-retry", "retry variant, run 2 during the heartbeat's poll")
-        .records(0, 10)
-        .records_at(200, 0, 5)
-        .retry_variant()
-        .run_at(0)
-        .run_at(302)
-        .close_at(400);
+    let sc = Scenario::new(
+        "go-retry",
+        "retry variant, run 2 during the heartbeat's poll",
+    )
+    .records(0, 10)
+    .records_at(200, 0, 5)
+    .retry_variant()
+    .run_at(0)
+    .run_at(302)
+    .close_at(400);
     let p = play::<Pr1313>(&sc);
     let resumes: Vec<_> = p
         .design_events()

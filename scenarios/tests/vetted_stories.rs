@@ -333,23 +333,26 @@ fn slow_close_and_slow_create_stay_bounded() {
 /// ends (1 s handler: ties between the verdict, the next hand-off and the pause command),
 /// resume again at a maintenance deadline, a run, a suspend at once, and a run after it.
 fn direct_calls() -> Scenario {
-    Scenario::new("v-direct", "resume, pause, runs and a suspend called directly")
-        .partitions(2)
-        .records(0, 2)
-        .records_at(1, 1, 2)
-        .records_at(2, 0, 1)
-        .records_at(12, 1, 1)
-        .records_at(35, 0, 1)
-        .timing(|t| t.batch_size = 2)
-        .resume_at(0)
-        .pause_at(1)
-        .resume_at(12)
-        .pause_at(13)
-        .run_at(20)
-        .suspend_at(20)
-        .run_at(40)
-        // The suspended static member keeps p0 until its session runs out (71 s).
-        .run_at(120)
+    Scenario::new(
+        "v-direct",
+        "resume, pause, runs and a suspend called directly",
+    )
+    .partitions(2)
+    .records(0, 2)
+    .records_at(1, 1, 2)
+    .records_at(2, 0, 1)
+    .records_at(12, 1, 1)
+    .records_at(35, 0, 1)
+    .timing(|t| t.batch_size = 2)
+    .resume_at(0)
+    .pause_at(1)
+    .resume_at(12)
+    .pause_at(13)
+    .run_at(20)
+    .suspend_at(20)
+    .run_at(40)
+    // The suspended static member keeps p0 until its session runs out (71 s).
+    .run_at(120)
 }
 
 #[test]

@@ -187,6 +187,9 @@ struct ActiveRun<R: Runtime> {
     interrupted: bool,
     /// The run made its one attempt to open a consumer ahead of the restart backoff.
     tried_open: bool,
+    /// The run's closing pause began before its reply (it ended while a batch was still in
+    /// the handler: fetching stopped then) and was reported at that moment.
+    pause_began: bool,
 }
 
 /// Static instance ids: the configured id first, then `<id>-r<N>`. An id a created handle held
@@ -407,6 +410,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             outcome: None,
             interrupted: false,
             tried_open: false,
+            pause_began: false,
         });
     }
 
@@ -420,10 +424,21 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn end_run(&mut self, result: Result<(), ConsumerError>) {
+        let paused_after = self.shared.mode() == Mode::Paused;
+        let mut began = false;
         if let Some(run) = &mut self.run {
             if run.outcome.is_none() {
                 run.outcome = Some(result);
+                // With a batch still in the handler the reply waits for it, but fetching stops
+                // now (the run is over): the closing pause begins now, and is reported so.
+                if self.worker.busy && paused_after && !run.interrupted {
+                    run.pause_began = true;
+                    began = true;
+                }
             }
+        }
+        if began {
+            self.note(DesignEvent::PauseCalled);
         }
     }
 
@@ -587,7 +602,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     self.note(DesignEvent::SuspendReturned);
                 }
                 Mode::Paused => {
-                    self.note(DesignEvent::PauseCalled);
+                    if !run.pause_began {
+                        self.note(DesignEvent::PauseCalled);
+                    }
                     self.shared.set_fetch_target(false);
                     self.rewind_pending();
                     if let Err(e) = self.reconcile(false) {

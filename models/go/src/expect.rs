@@ -50,6 +50,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the paused heartbeat outlives close() until its next tick",
     },
     Expectation {
+        scenario: "outage-under-slow-batch",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6 as in long-handler-before-pause: the 200 s batch ends, the heartbeat's first poll comes a tick later, past max.poll.interval",
+    },
+    Expectation {
         scenario: "suspend-during-outage",
         violates: &[Property::SuspendFinal],
         why: "§5(a)-6: the heartbeat's synchronous restart is in flight when run 2 suspends; it stores a new consumer after suspend() returned (found by pausebeat hunt)",
@@ -162,6 +167,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "close-while-paused",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "outage-under-slow-batch",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6, unchanged by the PR",
     },
     Expectation {
         scenario: "suspend-during-outage",

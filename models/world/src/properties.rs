@@ -99,7 +99,7 @@ impl Property {
             Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
-            Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
+            Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
             Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it still held its partitions is committed before that handle is closed — unless, in between, a commit failed or the handle lost the partition (revoked, removed, fenced, a poll failed), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
         }
     }
@@ -936,8 +936,8 @@ fn rereads(kind: &EventKind, p: Partition) -> bool {
 
 /// `no-duplicates`: a record finished successfully is handed again only for a cause.
 pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
-    // (partition, offset) -> index of the HandlerEnd of the last successful batch holding it.
-    let mut finished: BTreeMap<(Partition, Offset), usize> = BTreeMap::new();
+    // (partition, offset) -> (HandlerBegin, HandlerEnd) of the last successful batch holding it.
+    let mut finished: BTreeMap<(Partition, Offset), (usize, usize)> = BTreeMap::new();
     let bs = batches(x.events);
     let mut by_begin: Vec<_> = bs.iter().collect();
     by_begin.sort_by_key(|b| b.0);
@@ -949,19 +949,23 @@ pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
     for (begin, _, records, _) in by_begin {
         while next_end < ends.len() && ends[next_end].1 < *begin {
             for r in ends[next_end].2 {
-                finished.insert(*r, ends[next_end].1);
+                finished.insert(*r, (ends[next_end].0, ends[next_end].1));
             }
             next_end += 1;
         }
         for &(p, o) in records.iter() {
-            let Some(&done) = finished.get(&(p, o)) else {
+            let Some(&(first, done)) = finished.get(&(p, o)) else {
                 continue;
             };
-            let between = &x.events[done + 1..*begin];
-            let committed_past = between.iter().any(|e| {
+            let committed_past = x.events[done + 1..*begin].iter().any(|e| {
                 matches!(&e.kind, EventKind::Commit { offsets } if offsets.iter().any(|(q, c)| *q == p && *c > o))
             });
-            let cause = between.iter().any(|e| rereads(&e.kind, p));
+            // What re-reads it may come while the first batch was still in the handler (a
+            // rebalance takes the partition away and gives it back: it is fetched again from
+            // the committed offset).
+            let cause = x.events[first + 1..*begin]
+                .iter()
+                .any(|e| rereads(&e.kind, p));
             if committed_past || !cause {
                 let e = &x.events[*begin];
                 let why = if committed_past {
@@ -971,8 +975,8 @@ pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
                     )
                 } else {
                     format!(
-                        "with nothing since it was finished at {} to re-read it",
-                        x.events[done].at
+                        "with nothing since it was handed at {} to re-read it",
+                        x.events[first].at
                     )
                 };
                 return Some(x.violation(
