@@ -27,7 +27,7 @@
 use crate::designs::Registry;
 use crate::expect::Expected;
 use crate::properties::Property;
-use crate::verify::{Budget, CheckResult, CHECKERS, DEFAULT_CHECKERS};
+use crate::verify::{Budget, CheckResult, ExpectedVerdict, Verdict, CHECKERS, DEFAULT_CHECKERS};
 use crate::{catalogue, report};
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -438,7 +438,7 @@ fn report_results(
     println!("{}", report::table(results, cs));
     for r in results
         .iter()
-        .filter(|r| r.verdict == "violation" || !r.as_expected)
+        .filter(|r| r.verdict == Verdict::Violation || !r.as_expected)
     {
         println!("{}", report::describe(r));
         if let Some(s) = &r.replay {
@@ -602,10 +602,10 @@ fn error_result(registry: &Registry, p: &Planned, message: String) -> CheckResul
         design: p.design.clone(),
         scenario: p.scenario.clone(),
         checker: p.checker.clone(),
-        verdict: "error".into(),
+        verdict: Verdict::Error,
         expected: match exp.outcome {
-            Expected::Pass => "pass".into(),
-            Expected::Violation(_) => "violation".into(),
+            Expected::Pass => ExpectedVerdict::Pass,
+            Expected::Violation(_) => ExpectedVerdict::Violation,
         },
         property: None,
         schedules: 0,
@@ -822,7 +822,7 @@ fn cmd_hunt(a: HuntArgs, registry: &Registry) -> ExitCode {
                 "  (re-checked from the corpus: {})",
                 f.corpus_file.as_deref().unwrap_or("")
             );
-            if r.verdict != "violation" {
+            if r.verdict != Verdict::Violation {
                 continue;
             }
         } else {

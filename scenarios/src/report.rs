@@ -1,6 +1,6 @@
 //! Presenting results: the terminal table, the contract's JSON, and JUnit XML.
 
-use crate::verify::CheckResult;
+use crate::verify::{CheckResult, Verdict};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -92,7 +92,7 @@ pub fn junit(results: &[CheckResult]) -> String {
                     out,
                     "\n      <failure message=\"{}\" type=\"{}\">{}\n{}</failure>\n    ",
                     xml(&what),
-                    xml(&r.verdict),
+                    xml(r.verdict.name()),
                     xml(&what),
                     xml(&trace)
                 );
@@ -114,8 +114,8 @@ pub fn junit(results: &[CheckResult]) -> String {
 
 /// One line on a result.
 pub fn describe(r: &CheckResult) -> String {
-    let got = match (r.verdict.as_str(), &r.property) {
-        ("violation", Some(p)) => format!("violation of {p}"),
+    let got = match (r.verdict, &r.property) {
+        (Verdict::Violation, Some(p)) => format!("violation of {p}"),
         (v, _) => v.to_string(),
     };
     let mut s = format!(
@@ -161,8 +161,8 @@ pub fn table(results: &[CheckResult], checkers: &[String]) -> String {
             let cell = match cells.get(c.as_str()) {
                 None => "-".to_string(),
                 Some(r) => {
-                    let what = match (r.verdict.as_str(), &r.property) {
-                        ("violation", Some(p)) => p.clone(),
+                    let what = match (r.verdict, &r.property) {
+                        (Verdict::Violation, Some(p)) => p.clone(),
                         (v, _) => v.to_string(),
                     };
                     let mark = if r.as_expected { "ok" } else { "!!" };

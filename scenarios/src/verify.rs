@@ -69,6 +69,65 @@ pub const DEFAULT_CHECKERS: [&str; 3] = ["loom", "pct", "random"];
 /// Every checker.
 pub const CHECKERS: [&str; 4] = ["loom", "pct", "random", "dfs"];
 
+/// What a check came to (`verdict` in the JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every explored schedule held every property, and the scenario's purposes happened.
+    Pass,
+    /// A schedule violated a property.
+    Violation,
+    /// No explored schedule exercised what the scenario exists to exercise.
+    Vacuous,
+    /// The design lacks an operation the scenario calls.
+    NotApplicable,
+    /// The check could not run (a panic, a timeout, a bad schedule).
+    Error,
+}
+
+impl Verdict {
+    /// Its name in the JSON and on the terminal.
+    ///
+    /// ```
+    /// use pausebeat_scenarios::verify::Verdict;
+    /// assert_eq!(Verdict::NotApplicable.name(), "not-applicable");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Violation => "violation",
+            Verdict::Vacuous => "vacuous",
+            Verdict::NotApplicable => "not-applicable",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The outcome a check is expected to have (`expected` in the JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectedVerdict {
+    /// Every property holds.
+    Pass,
+    /// Some schedule violates a property the design declares.
+    Violation,
+}
+
+impl std::fmt::Display for ExpectedVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExpectedVerdict::Pass => "pass",
+            ExpectedVerdict::Violation => "violation",
+        })
+    }
+}
+
 /// One check's result, in the shape of `docs/CONTRACT.md`'s JSON.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CheckResult {
@@ -80,9 +139,9 @@ pub struct CheckResult {
     pub checker: String,
     /// `pass`, `violation`, `vacuous` (the scenario's purpose was never exercised),
     /// `not-applicable` (the design lacks an operation the scenario calls) or `error`.
-    pub verdict: String,
+    pub verdict: Verdict,
     /// `pass` or `violation`.
-    pub expected: String,
+    pub expected: ExpectedVerdict,
     /// The violated property, on a violation.
     pub property: Option<String>,
     /// Schedules (executions) explored.
@@ -183,7 +242,7 @@ fn not_applicable(
     );
     r.exercised.clear();
     let names: Vec<&str> = missing.iter().map(|o| o.name()).collect();
-    r.verdict = "not-applicable".into();
+    r.verdict = Verdict::NotApplicable;
     r.message = Some(format!("the design does not offer {}", names.join(", ")));
     r.as_expected = true;
     r
@@ -241,10 +300,10 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
         design: design.to_string(),
         scenario: scenario.to_string(),
         checker: checker.to_string(),
-        verdict: String::new(),
+        verdict: Verdict::Error,
         expected: match exp.outcome {
-            Expected::Pass => "pass".into(),
-            Expected::Violation(_) => "violation".into(),
+            Expected::Pass => ExpectedVerdict::Pass,
+            Expected::Violation(_) => ExpectedVerdict::Violation,
         },
         property: None,
         schedules,
@@ -266,7 +325,7 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
                 missed.push("any execution that fits the checker (every one was pruned)".into());
             }
             if missed.is_empty() {
-                r.verdict = "pass".into();
+                r.verdict = Verdict::Pass;
                 r.exhaustive = exhaustive;
                 r.as_expected = exp.outcome == Expected::Pass
                     || decl
@@ -275,7 +334,7 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
                         .any(|(s, c)| *s == scenario && *c == checker);
             } else {
                 // The story did not happen: nothing was shown, in either direction.
-                r.verdict = "vacuous".into();
+                r.verdict = Verdict::Vacuous;
                 r.message = Some(format!(
                     "no explored schedule exercised: {}",
                     missed.join("; ")
@@ -283,7 +342,7 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
             }
         }
         Outcome::Violation { failure, schedule } => {
-            r.verdict = "violation".into();
+            r.verdict = Verdict::Violation;
             r.as_expected = exp.outcome.allows(failure.property);
             r.property = Some(failure.property.name().to_string());
             r.message = Some(failure.violation.message.clone());
@@ -292,7 +351,7 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
             r.trace = Some(failure.trace);
         }
         Outcome::Error(e) => {
-            r.verdict = "error".into();
+            r.verdict = Verdict::Error;
             r.message = Some(e);
         }
     }

@@ -15,7 +15,7 @@ use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::harness::Executed;
 use pausebeat_scenarios::properties::Property;
 use pausebeat_scenarios::scenario::{secs as s, Scenario};
-use pausebeat_scenarios::verify::{check_design, replay_design};
+use pausebeat_scenarios::verify::{check_design, replay_design, Verdict};
 use pausebeat_world::{Design, Event, EventKind, Fault, PollOutcome};
 
 /// Plays `sc` once against `D` (whatever the properties say of it) and prints the log.
@@ -391,7 +391,7 @@ fn zero_cost_resume_race() {
         (check_design::<Pr1313>(&sc, &pct), "pr-1313 × pct"),
         (check_design::<GoOriginal>(&sc, &loom), "go-original × loom"),
     ] {
-        assert_eq!(r.verdict, "violation", "{what}: {r:#?}");
+        assert_eq!(r.verdict, Verdict::Violation, "{what}: {r:#?}");
         let p = r.property.as_deref().and_then(Property::from_name).unwrap();
         assert!(expected.contains(&p), "{what}: {p}");
         assert!(r.as_expected, "{what}");

@@ -5,7 +5,7 @@
 use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::hunt::{Hunt, Origin, Stop};
 use pausebeat_scenarios::properties::Property;
-use pausebeat_scenarios::verify::Budget;
+use pausebeat_scenarios::verify::{Budget, Verdict};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -53,7 +53,7 @@ fn rediscovers_the_reviewers_finding_and_shrinks_it() {
     .checker("pct")
     .unwrap();
     let r = design.check(&sc, &checker);
-    assert_eq!(r.verdict, "violation", "{r:?}");
+    assert_eq!(r.verdict, Verdict::Violation, "{r:?}");
     // The replay reproduces it.
     let replayed = registry
         .replay_scenario("pr-1313", &sc, f.result.replay.as_deref().unwrap())
@@ -67,7 +67,7 @@ fn rediscovers_the_reviewers_finding_and_shrinks_it() {
         .run(&mut |_| {});
     assert_eq!(again.findings.len(), 1, "{again:#?}");
     assert_eq!(again.findings[0].origin, Origin::Corpus);
-    assert_eq!(again.findings[0].result.verdict, "violation");
+    assert_eq!(again.findings[0].result.verdict, Verdict::Violation);
     let _ = std::fs::remove_dir_all(&corpus);
 }
 

@@ -9,7 +9,7 @@ use pausebeat::sync::explore::Checker;
 use pausebeat::sync::{Chan, JoinHandle, Mutex, Runtime, Select, Ticker};
 use pausebeat_scenarios::properties::Property;
 use pausebeat_scenarios::scenario::{secs, Scenario};
-use pausebeat_scenarios::verify::{check_design, CheckResult};
+use pausebeat_scenarios::verify::{check_design, CheckResult, Verdict};
 use pausebeat_world::{Design, Env, Instance, Timing};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -249,7 +249,7 @@ fn check<D: Design>(s: &Scenario) -> CheckResult {
 /// poll from a second thread, say, also loses the record that thread read).
 fn assert_violates<D: Design>(s: &Scenario, p: Property) {
     let r = check::<D>(s);
-    assert_eq!(r.verdict, "violation", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Violation, "{r:#?}");
     let named = r
         .property
         .iter()
@@ -265,9 +265,9 @@ fn assert_violates<D: Design>(s: &Scenario, p: Property) {
 #[test]
 fn the_unbroken_toy_passes_every_property() {
     let r = check::<Toy<NONE>>(&scenario());
-    assert_eq!(r.verdict, "pass", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     let r = check::<Toy<NONE>>(&scenario().suspending());
-    assert_eq!(r.verdict, "pass", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn a_check_whose_purpose_never_happened_is_vacuous_not_a_pass() {
     // The story says it exists to show a run during an outage; there is no outage.
     let s = scenario().exercises(Exercise::During(Op::Run, Situation::Outage));
     let r = check::<Toy<NONE>>(&s);
-    assert_eq!(r.verdict, "vacuous", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Vacuous, "{r:#?}");
     assert!(!r.as_expected);
     assert!(r
         .message
@@ -353,7 +353,7 @@ fn a_check_whose_purpose_never_happened_is_vacuous_not_a_pass() {
         until: secs(620),
     });
     let r = check::<Toy<NONE>>(&s.records_may_remain());
-    assert_ne!(r.verdict, "vacuous", "{r:#?}");
+    assert_ne!(r.verdict, Verdict::Vacuous, "{r:#?}");
 }
 
 #[test]
@@ -368,7 +368,7 @@ fn a_fault_that_hits_nothing_is_reported_and_fails_a_faults_purpose() {
         })
         .exercises(Exercise::Faults);
     let r = check::<Toy<NONE>>(&s);
-    assert_eq!(r.verdict, "vacuous", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Vacuous, "{r:#?}");
     assert!(
         r.exercised
             .iter()
@@ -420,10 +420,10 @@ impl Design for WaivesNoLossButDeadlocks {
 fn a_design_declares_its_own_waivers_and_expectations() {
     // Waived: no-loss is not judged, every other property is, and it passes.
     let r = check::<WaivesNoLoss>(&scenario());
-    assert_eq!(r.verdict, "pass", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     // Expected: the violation is found and is the expected outcome.
     let r = check::<ExpectsNoLoss>(&scenario());
-    assert_eq!(r.verdict, "violation", "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Violation, "{r:#?}");
     assert_eq!(r.property.as_deref(), Some("no-loss"));
     assert!(r.as_expected, "{r:#?}");
     assert_eq!(r.why, "commits ahead of the handler");

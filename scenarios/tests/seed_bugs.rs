@@ -5,7 +5,7 @@
 use pausebeat::sync::explore::Checker;
 use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::properties::Property;
-use pausebeat_scenarios::verify::{replay_check, run_check};
+use pausebeat_scenarios::verify::{replay_check, run_check, Verdict};
 
 fn found_and_replayed(design: &str, scenario: &str, property: Property) {
     let sc = catalogue::find(scenario).expect("scenario in the catalogue");
@@ -24,7 +24,7 @@ fn found_and_replayed(design: &str, scenario: &str, property: Property) {
         let r = run_check(design, &sc, checker).expect("design in the catalogue");
         assert_eq!(
             r.verdict,
-            "violation",
+            Verdict::Violation,
             "{design} {scenario} {}: {r:?}",
             checker.name()
         );
@@ -75,7 +75,7 @@ fn the_fixes_do_not_show_the_other_bug() {
         &pct,
     )
     .unwrap();
-    assert_eq!(r.verdict, "pass", "{r:?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     let r = run_check(
         "pr-1313",
         &catalogue::find("resume-during-outage").unwrap(),

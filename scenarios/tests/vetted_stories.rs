@@ -9,7 +9,7 @@ use pausebeat::probe::DesignEvent;
 use pausebeat::sync::explore::{explore, Checker, Outcome};
 use pausebeat_scenarios::harness::{Executed, ScenarioModel};
 use pausebeat_scenarios::scenario::{secs, Op, Scenario};
-use pausebeat_scenarios::verify::{check_design, replay_design};
+use pausebeat_scenarios::verify::{check_design, replay_design, Verdict};
 use pausebeat_scenarios::vetted::Vetted;
 use pausebeat_world::{EventKind, Fault, PollOutcome};
 use std::collections::BTreeSet;
@@ -420,7 +420,13 @@ fn explore_all(s: &Scenario, loom_executions: usize, shuttle_schedules: usize) {
         },
     ] {
         let r = check_design::<Vetted>(s, &c);
-        assert_eq!(r.verdict, "pass", "{} / {}: {r:#?}", s.name, c.name());
+        assert_eq!(
+            r.verdict,
+            Verdict::Pass,
+            "{} / {}: {r:#?}",
+            s.name,
+            c.name()
+        );
         assert!(r.schedules > 0);
     }
 }

@@ -118,7 +118,7 @@ fn run_one(
         scenario: scenario.to_string(),
         checker: name.to_string(),
         seed,
-        verdict: r.verdict.clone(),
+        verdict: r.verdict.to_string(),
         property: r.property.clone(),
         schedules: r.schedules,
         exhaustive: r.exhaustive,
@@ -134,7 +134,7 @@ fn run_one(
         run.elapsed_ms,
         run.schedules_per_s
     );
-    if r.verdict == "error" {
+    if r.verdict == pausebeat_scenarios::verify::Verdict::Error {
         return Err(format!(
             "{design} × {scenario} × {name}: {}",
             r.message.unwrap_or_default()

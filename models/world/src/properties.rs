@@ -896,10 +896,13 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
     None
 }
 
+/// The records of a batch.
+type Records = Vec<(Partition, Offset)>;
+
 /// The batches the handler finished: (index of its `HandlerBegin`, index of its `HandlerEnd`,
 /// records, ok).
-fn batches(events: &[Event]) -> Vec<(usize, usize, &Vec<(Partition, Offset)>, bool)> {
-    let mut open: BTreeMap<&str, (usize, &Vec<(Partition, Offset)>)> = BTreeMap::new();
+fn batches(events: &[Event]) -> Vec<(usize, usize, &Records, bool)> {
+    let mut open: BTreeMap<&str, (usize, &Records)> = BTreeMap::new();
     let mut out = vec![];
     for (i, e) in events.iter().enumerate() {
         match &e.kind {

@@ -30,7 +30,7 @@ pub mod sketch;
 
 use crate::designs::Registered;
 use crate::properties::Property;
-use crate::verify::CheckResult;
+use crate::verify::{CheckResult, ExpectedVerdict, Verdict};
 use generate::{Target, Weights};
 use pausebeat::sync::explore::Checker;
 use rand::SeedableRng;
@@ -343,7 +343,7 @@ impl<'d> Hunt<'d> {
         for c in &checkers {
             let r = self.design.check(&scenario, c);
             total += r.schedules;
-            let stop = r.verdict != "pass";
+            let stop = r.verdict != Verdict::Pass;
             last = Some(r);
             if stop {
                 break;
@@ -362,10 +362,10 @@ impl<'d> Hunt<'d> {
     fn judge(&self, r: &mut CheckResult) {
         let known = self.known();
         let p = r.property.as_deref().and_then(Property::from_name);
-        match (r.verdict.as_str(), p) {
-            ("violation", Some(p)) if known.contains(&p) => {
+        match (r.verdict, p) {
+            (Verdict::Violation, Some(p)) if known.contains(&p) => {
                 r.as_expected = true;
-                r.expected = "violation".into();
+                r.expected = ExpectedVerdict::Violation;
                 let e = self
                     .design
                     .expectations()
@@ -375,13 +375,13 @@ impl<'d> Hunt<'d> {
                     format!("a known bug: {} (as in {})", e.why, e.scenario)
                 });
             }
-            ("pass", _) => {
+            (Verdict::Pass, _) => {
                 r.as_expected = true;
-                r.expected = "pass".into();
+                r.expected = ExpectedVerdict::Pass;
             }
             _ => {
                 r.as_expected = false;
-                r.expected = "pass".into();
+                r.expected = ExpectedVerdict::Pass;
             }
         }
     }
@@ -449,7 +449,7 @@ impl<'d> Hunt<'d> {
                 elapsed: start.elapsed(),
                 shrinking: false,
             });
-            if r.verdict == "pass" {
+            if r.verdict == Verdict::Pass {
                 continue;
             }
             self.judge(&mut r);
@@ -532,7 +532,7 @@ impl<'d> Hunt<'d> {
         );
         let mut last_ok: Option<CheckResult> = None;
         let violates = |r: &CheckResult| {
-            r.verdict == "violation"
+            r.verdict == Verdict::Violation
                 && (r.property.as_deref() == Some(p.name()) || r.also.iter().any(|a| a == p.name()))
                 && self.symptom(r)
         };
