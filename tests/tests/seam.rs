@@ -68,6 +68,10 @@ fn consumes_across_partitions_commits_and_closes() {
             );
         }
         assert_eq!(h.assignment().unwrap(), vec![0, 1, 2, 3]);
+        // The high watermark: a round trip to the leader.
+        assert_eq!(h.high_watermark(2).unwrap(), Some(25));
+        kafka.produce(2, 3).unwrap();
+        assert_eq!(h.high_watermark(2).unwrap(), Some(28));
         assert_eq!(
             hook.events(),
             vec![
@@ -95,6 +99,7 @@ fn consumes_across_partitions_commits_and_closes() {
             h.seek(0, 0).err(),
             h.commit(&[(0, 1)]).err(),
             h.committed(&[0]).err(),
+            h.high_watermark(0).err(),
             h.close().err(),
         ] {
             assert_eq!(
@@ -107,10 +112,10 @@ fn consumes_across_partitions_commits_and_closes() {
 
         // A new member of the group starts at the committed offsets.
         let h2 = factory.create(None, Recorder::new()).unwrap();
-        let seen = poll_records(&h2, 15 + 25 + 25, Duration::from_secs(20));
+        let seen = poll_records(&h2, 15 + 28 + 25, Duration::from_secs(20));
         assert_eq!(seen.offsets_of(0), Vec::<i64>::new());
         assert_eq!(seen.offsets_of(1), (10..25).collect::<Vec<_>>());
-        assert_eq!(seen.offsets_of(2), (0..25).collect::<Vec<_>>());
+        assert_eq!(seen.offsets_of(2), (0..28).collect::<Vec<_>>());
         h2.close().unwrap();
     });
 }

@@ -21,6 +21,8 @@ fn secs(s: u64) -> Duration {
 struct Recorder {
     rt: Rt,
     seen: Mutex<Rt, Vec<(Partition, Offset)>>,
+    /// When each batch was handed over (virtual time since the origin).
+    began: Mutex<Rt, Vec<Duration>>,
     fail: Mutex<Rt, u32>,
     delay: Duration,
 }
@@ -30,6 +32,7 @@ impl Recorder {
         Arc::new(Recorder {
             rt: rt.clone(),
             seen: Mutex::new(Vec::new()),
+            began: Mutex::new(Vec::new()),
             fail: Mutex::new(fail),
             delay,
         })
@@ -41,6 +44,8 @@ impl Recorder {
 
 impl Handler for Recorder {
     fn handle(&self, batch: &[Record]) -> Result<(), HandlerError> {
+        let now = self.rt.now().since_origin();
+        self.began.with(|b| b.push(now));
         if !self.delay.is_zero() {
             self.rt.sleep(self.delay);
         }
@@ -269,9 +274,14 @@ fn a_batch_finishing_as_close_is_called_is_committed() {
     let c = Arc::new(start(&rt, cfg, &t, &h));
     let c2 = c.clone();
     let runner = rt.spawn("runner", move || c2.run_once());
-    // The second batch is in the handler from 100 s to 200 s; close() comes 100 ms before its
-    // end: the owner waits for the verdict (at most a maintenance poll) and commits it.
-    rt.sleep(Duration::from_millis(199_900));
+    // close() comes 100 ms before the second batch's end (it begins when the first ends, or
+    // after the maintenance poll due then): the owner waits for the verdict (at most a
+    // maintenance poll) and commits it.
+    while h.began.with(|b| b.len()) < 2 {
+        rt.sleep(secs(1));
+    }
+    let ends = h.began.with(|b| b[1]) + secs(100);
+    rt.sleep(ends - rt.now().since_origin() - Duration::from_millis(100));
     c.close().unwrap();
     assert_eq!(t.committed(0), Some(4), "the finished batch is committed");
     assert_eq!(t.open_handles(), 0);

@@ -549,6 +549,16 @@ impl ConsumerHandle for RdKafkaHandle {
         Ok(out)
     }
 
+    /// librdkafka's `query_watermark_offsets`: a round trip to the partition's leader, bounded
+    /// by the operation timeout.
+    fn high_watermark(&self, partition: Partition) -> Result<Option<Offset>, KafkaError> {
+        let c = self.inner.consumer()?;
+        let (_low, high) = c
+            .fetch_watermarks(&self.inner.topic, partition, self.inner.op_timeout)
+            .map_err(|e| self.inner.error(&c, &e))?;
+        Ok(Some(high))
+    }
+
     fn close(&self) -> Result<(), KafkaError> {
         self.inner.close("close()")
     }
