@@ -37,6 +37,7 @@ pub fn written() -> Vec<Scenario> {
         suspend_during_outage(),
         rebalance_under_slow_batch(),
         outage_under_slow_batch(),
+        record_slips_after_pause(),
     ]
 }
 
@@ -560,5 +561,28 @@ pub fn outage_under_slow_batch() -> Scenario {
     .handler_takes(secs(200))
     .run_at(0)
     .run_at(700)
+    .exercises(Exercise::Faults)
+}
+
+/// librdkafka (and other clients) deliver a record they fetched before a pause: `pause()` from
+/// another thread in the middle of a run lets one record out of the next poll, which the design
+/// must put back (not hand over while paused, not lose).
+pub fn record_slips_after_pause() -> Scenario {
+    Scenario::new(
+        "record-slips-after-pause",
+        "10 records in batches of 2; pause() on app-2 at 1-3 s (chosen), mid-run, lets one fetched record out; a run at 300 s",
+    )
+    .reference("client behaviour: records fetched before a pause")
+    .records(0, 10)
+    .timing(|t| t.batch_size = 2)
+    .fault(Fault::SlipAfterPause {
+        from: secs(0),
+        until: secs(100),
+    })
+    .run_at(0)
+    .pause_at(1)
+    .on("app-2")
+    .between(1, 3)
+    .run_at(300)
     .exercises(Exercise::Faults)
 }

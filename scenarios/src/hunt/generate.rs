@@ -85,6 +85,8 @@ pub enum FaultKind {
     CommitFails,
     /// Slow close, create or commit (5-30 s).
     Slow,
+    /// Pauses let an already-fetched record out.
+    Slip,
 }
 
 impl Default for Weights {
@@ -119,6 +121,7 @@ impl Default for Weights {
                 (3, FaultKind::PollErrors),
                 (1, FaultKind::CommitFails),
                 (1, FaultKind::Slow),
+                (2, FaultKind::Slip),
             ],
             outage_fails_creates: 400,
             fault_length: vec![(2, (1, 20)), (2, (20, 120)), (3, (200, 700))],
@@ -239,6 +242,7 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
                     ],
                 ),
             },
+            FaultKind::Slip => FaultSketch::SlipAfterPause { from, until },
             FaultKind::Slow => {
                 let secs = rng.gen_range(5..=30);
                 match rng.gen_range(0..3) {

@@ -100,6 +100,13 @@ pub enum FaultSketch {
         /// The code.
         code: Code,
     },
+    /// A pause in the window lets one already-fetched record out.
+    SlipAfterPause {
+        /// Start.
+        from: u64,
+        /// End (excluded).
+        until: u64,
+    },
     /// `close()` takes this many seconds.
     SlowClose {
         /// Seconds.
@@ -124,7 +131,8 @@ impl FaultSketch {
             FaultSketch::BrokerDown { from, until }
             | FaultSketch::CreateFails { from, until }
             | FaultSketch::PollErrors { from, until, .. }
-            | FaultSketch::CommitFails { from, until, .. } => Some((from, until)),
+            | FaultSketch::CommitFails { from, until, .. }
+            | FaultSketch::SlipAfterPause { from, until } => Some((from, until)),
             _ => None,
         }
     }
@@ -136,7 +144,8 @@ impl FaultSketch {
             FaultSketch::BrokerDown { from, until }
             | FaultSketch::CreateFails { from, until }
             | FaultSketch::PollErrors { from, until, .. }
-            | FaultSketch::CommitFails { from, until, .. } => {
+            | FaultSketch::CommitFails { from, until, .. }
+            | FaultSketch::SlipAfterPause { from, until } => {
                 *from = f;
                 *until = u;
             }
@@ -167,6 +176,10 @@ impl FaultSketch {
                 until: secs(until),
                 code: code.code(),
             },
+            FaultSketch::SlipAfterPause { from, until } => Fault::SlipAfterPause {
+                from: secs(from),
+                until: secs(until),
+            },
             FaultSketch::SlowClose { secs: s } => Fault::SlowClose(secs(s)),
             FaultSketch::SlowCreate { secs: s } => Fault::SlowCreate(secs(s)),
             FaultSketch::SlowCommit { secs: s } => Fault::SlowCommit(secs(s)),
@@ -193,6 +206,9 @@ impl FaultSketch {
                 w(from, until),
                 code.code()
             ),
+            FaultSketch::SlipAfterPause { from, until } => {
+                format!("Fault::SlipAfterPause {{ {} }}", w(from, until))
+            }
             FaultSketch::SlowClose { secs } => format!("Fault::SlowClose(secs({secs}))"),
             FaultSketch::SlowCreate { secs } => format!("Fault::SlowCreate(secs({secs}))"),
             FaultSketch::SlowCommit { secs } => format!("Fault::SlowCommit(secs({secs}))"),

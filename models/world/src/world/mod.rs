@@ -544,12 +544,19 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
 
     fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
         let id = self.inner.id;
-        self.local("pause", |st, sh, _| {
+        self.local("pause", |st, sh, now| {
+            let slip = sh.cfg.slip_at(now);
+            let high = st.high.clone();
             let h = &mut st.handles[self.inner.k];
             let mut applied = Vec::with_capacity(partitions.len());
             for &p in partitions {
                 if h.assigned.contains(&p) {
-                    h.paused[p as usize] = true;
+                    let pi = p as usize;
+                    // A fetching partition with a record ready has it in the client already.
+                    if !h.paused[pi] && h.position[pi] < high[pi] && slip.is_some() {
+                        h.slipping[pi] = slip;
+                    }
+                    h.paused[pi] = true;
                     applied.push(p);
                 }
             }
@@ -573,6 +580,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             for &p in partitions {
                 if p >= 0 && (p as usize) < sh.cfg.partitions && h.paused[p as usize] {
                     h.paused[p as usize] = false;
+                    h.slipping[p as usize] = None;
                     fetchable |= h.assigned.contains(&p);
                 }
             }

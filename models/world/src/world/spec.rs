@@ -44,6 +44,15 @@ pub enum Fault {
         /// Its code.
         code: ErrorCode,
     },
+    /// A pause in the window does not stop a record already fetched: the next poll still
+    /// returns the next record of each partition the pause stopped (librdkafka and other
+    /// clients deliver what is already in the client's queue; the design must put it back).
+    SlipAfterPause {
+        /// Start.
+        from: Duration,
+        /// End (excluded).
+        until: Duration,
+    },
     /// `close()` takes this long (virtual time).
     SlowClose(Duration),
     /// Creating a consumer takes this long.
@@ -59,7 +68,8 @@ impl Fault {
             Fault::BrokerDown { from, until }
             | Fault::CreateFails { from, until }
             | Fault::PollErrors { from, until, .. }
-            | Fault::CommitFails { from, until, .. } => Some((from, until)),
+            | Fault::CommitFails { from, until, .. }
+            | Fault::SlipAfterPause { from, until } => Some((from, until)),
             Fault::SlowClose(_) | Fault::SlowCreate(_) | Fault::SlowCommit(_) => None,
         }
     }

@@ -119,6 +119,11 @@ impl Config {
         }
     }
 
+    /// The `SlipAfterPause` fault covering `now`.
+    pub fn slip_at(&self, now: Instant) -> Option<usize> {
+        self.window_at(now, |f| matches!(f, Fault::SlipAfterPause { .. }))
+    }
+
     /// The `CreateFails` fault covering `now`.
     pub fn create_fail_at(&self, now: Instant) -> Option<usize> {
         self.window_at(now, |f| matches!(f, Fault::CreateFails { .. }))
@@ -171,6 +176,9 @@ pub(super) struct HandleState {
     pub position: Vec<Offset>,
     /// Pause flag per partition (kept across rebalances, as librdkafka does).
     pub paused: Vec<bool>,
+    /// Per partition: a record fetched before a pause that still comes out of the next poll
+    /// (`Fault::SlipAfterPause`, the fault's index).
+    pub slipping: Vec<Option<usize>>,
     /// The group generation whose assignment it has been told.
     pub served_gen: u64,
     /// Not a member but it will (re)join at its next poll.
@@ -639,6 +647,25 @@ impl<R: Runtime> State<R> {
                 reset: h.reset_positions,
             });
         }
+        // A record fetched before the pause comes out first.
+        for &p in &h.assigned {
+            let pi = p as usize;
+            if let Some(i) = h.slipping[pi].take() {
+                if h.position[pi] < self.high[pi] {
+                    let offset = h.position[pi];
+                    h.position[pi] += 1;
+                    self.fault_effect(log, i, || {
+                        format!("a record fetched before the pause still comes out: p{p}@{offset}")
+                    });
+                    return Step::Done(Ok(Some(Record {
+                        partition: p,
+                        offset,
+                        payload: Vec::new(),
+                    })));
+                }
+            }
+        }
+        let h = &mut self.handles[k];
         for &p in &h.assigned {
             let pi = p as usize;
             if !h.paused[pi] && h.position[pi] < self.high[pi] {
@@ -667,6 +694,8 @@ impl<R: Runtime> State<R> {
         for &p in &plan.new {
             if plan.reset || !plan.old.contains(&p) {
                 h.position[p as usize] = committed[p as usize].unwrap_or(0);
+                // What the client had fetched for it went with the revocation.
+                h.slipping[p as usize] = None;
             }
         }
         if h.member.is_some() {
@@ -761,6 +790,7 @@ impl HandleState {
             assigned: Vec::new(),
             position: vec![0; partitions],
             paused: vec![false; partitions],
+            slipping: vec![None; partitions],
             served_gen: 0,
             needs_join: false,
             reset_positions: false,
