@@ -38,6 +38,7 @@ pub fn written() -> Vec<Scenario> {
         rebalance_under_slow_batch(),
         outage_under_slow_batch(),
         record_slips_after_pause(),
+        revoked_before_hand_off(),
     ]
 }
 
@@ -585,4 +586,26 @@ pub fn record_slips_after_pause() -> Scenario {
     .between(1, 3)
     .run_at(300)
     .exercises(Exercise::Faults)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 4` (shrunk): a record read while a 200 s
+/// batch is in the handler waits for its turn; a member joins and takes its partition before
+/// the hand-off. Its batch succeeds on a handle that no longer holds the partition, so the
+/// commit is not owed (the record is read again by whoever holds it): `committed-before-close`
+/// must tell the two apart.
+pub fn revoked_before_hand_off() -> Scenario {
+    Scenario::new(
+        "revoked-before-hand-off",
+        "two partitions, suspending, 200 s batches; records on p1 at 300 s and 500 s; a member holds p1 from 610 s to 893 s; runs at 0, 450 and 1200 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records_at(300, 1, 1)
+    .records_at(500, 1, 1)
+    .member(610, Some(893))
+    .suspending()
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(450)
+    .run_at(1200)
 }

@@ -50,6 +50,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the paused heartbeat outlives close() until its next tick",
     },
     Expectation {
+        scenario: "revoked-before-hand-off",
+        violates: &[Property::NoLoss],
+        why: "§6 as in rebalance-while-paused: the Go consumer reads partition 0 only; p1's records are never handled",
+    },
+    Expectation {
         scenario: "outage-under-slow-batch",
         violates: &[Property::MembershipKept],
         why: "§5(c)-6 as in long-handler-before-pause: the 200 s batch ends, the heartbeat's first poll comes a tick later, past max.poll.interval",
@@ -167,6 +172,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "close-while-paused",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "revoked-before-hand-off",
+        violates: &[Property::NoLoss],
+        why: "§6, unchanged by the PR",
     },
     Expectation {
         scenario: "outage-under-slow-batch",

@@ -100,7 +100,7 @@ impl Property {
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
             Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
-            Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it still held its partitions is committed before that handle is closed — unless, in between, a commit failed or the handle lost the partition (revoked, removed, fenced, a poll failed), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
+            Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it had held its partitions since the read is committed before that handle is closed — unless, in between, a commit failed or the handle lost the partition (revoked, removed, fenced, a poll failed), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
         }
     }
 }
@@ -996,22 +996,25 @@ pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
 /// `committed-before-close`: a handle commits what its successful batches finished before it
 /// is closed.
 pub fn committed_before_close(x: &Execution<'_>) -> Option<Violation> {
-    // Which handle delivered each record last, as of each index.
-    let mut read_by: BTreeMap<(Partition, Offset), HandleId> = BTreeMap::new();
-    let mut batch_handle: BTreeMap<usize, BTreeMap<Partition, (HandleId, Offset)>> =
-        BTreeMap::new();
+    // Which handle delivered each record last, and where in the log.
+    let mut read_by: BTreeMap<(Partition, Offset), (HandleId, usize)> = BTreeMap::new();
+    // Per batch (by its HandlerBegin) and partition: the handle that read it, the last offset,
+    // and where the first of its records was read.
+    type PerPartition = BTreeMap<Partition, (HandleId, Offset, usize)>;
+    let mut batch_handle: BTreeMap<usize, PerPartition> = BTreeMap::new();
     for (i, e) in x.events.iter().enumerate() {
         match (&e.kind, e.handle) {
             (EventKind::PollEnd(PollOutcome::Record { partition, offset }), Some(h)) => {
-                read_by.insert((*partition, *offset), h);
+                read_by.insert((*partition, *offset), (h, i));
             }
             (EventKind::HandlerBegin { records }, _) => {
-                let mut per: BTreeMap<Partition, (HandleId, Offset)> = BTreeMap::new();
+                let mut per: PerPartition = BTreeMap::new();
                 for &(p, o) in records {
-                    if let Some(&h) = read_by.get(&(p, o)) {
-                        let ent = per.entry(p).or_insert((h, o));
+                    if let Some(&(h, at)) = read_by.get(&(p, o)) {
+                        let ent = per.entry(p).or_insert((h, o, at));
                         if ent.0 == h {
                             ent.1 = ent.1.max(o);
+                            ent.2 = ent.2.min(at);
                         }
                     }
                 }
@@ -1027,9 +1030,9 @@ pub fn committed_before_close(x: &Execution<'_>) -> Option<Violation> {
         let Some(per) = batch_handle.get(&begin) else {
             continue;
         };
-        for (&p, &(h, last)) in per {
-            // The handle must still hold p when the batch succeeds.
-            let lost_before = x.events[begin..end].iter().any(|e| {
+        for (&p, &(h, last, read_at)) in per {
+            // The handle must have held p from the read of the batch's records to its success.
+            let lost_before = x.events[read_at..end].iter().any(|e| {
                 e.handle == Some(h)
                     && (matches!(
                         &e.kind,

@@ -24,8 +24,11 @@ pub struct Weights {
     pub suspend: u32,
     /// Per mille: the retry variant.
     pub retry: u32,
+    /// Per mille: the Go consumer's mid-batch pause timer (max.poll / 2 into a batch; the
+    /// designs that have none ignore it).
+    pub mid_batch_timer: u32,
     /// Seconds a batch takes in the handler (0: the zero-time hand-off; ≥ 60 s: runs that end
-    /// close to the next tick or run).
+    /// close to the next tick or run; 150 s: max.poll / 2, when the Go mid-batch timer fires).
     pub handler_delay: Vec<(u32, u64)>,
     /// Per mille: the handler fails the batches of a window.
     pub handler_fails: u32,
@@ -96,7 +99,8 @@ impl Default for Weights {
             period: vec![(60, 300), (25, 120), (15, 60)],
             suspend: 350,
             retry: 150,
-            handler_delay: vec![(45, 1), (10, 0), (15, 5), (15, 65), (15, 200)],
+            mid_batch_timer: 100,
+            handler_delay: vec![(40, 1), (10, 0), (15, 5), (15, 65), (8, 150), (12, 200)],
             handler_fails: 80,
             threads: vec![(35, 1), (45, 2), (20, 3)],
             steps: vec![(20, 1), (30, 2), (30, 3), (20, 4)],
@@ -163,6 +167,7 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
         period: pick(rng, &w.period),
         suspend: per_mille(rng, w.suspend),
         retry: per_mille(rng, w.retry),
+        mid_batch_timer: per_mille(rng, w.mid_batch_timer),
         handler_delay: pick(rng, &w.handler_delay),
         records: vec![],
         ..Sketch::default()

@@ -453,7 +453,12 @@ impl<'d> Hunt<'d> {
                 continue;
             }
             self.judge(&mut r);
-            let property = r.property.as_deref().and_then(Property::from_name);
+            // Hunting for a property, a schedule that also broke it (another named first) is a
+            // find: shrinking keeps it broken, whichever is named first then.
+            let property = match self.until {
+                Some(u) if r.also.iter().any(|a| a == u.name()) => Some(u),
+                _ => r.property.as_deref().and_then(Property::from_name),
+            };
             let symptom = self.symptom(&r);
             let pass_over = match property {
                 Some(p) => {

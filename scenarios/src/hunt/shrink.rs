@@ -71,6 +71,9 @@ pub fn candidates(s: &Sketch) -> Vec<Sketch> {
         let mut c = s.clone();
         c.retry = false;
         push(c);
+        let mut c = s.clone();
+        c.mid_batch_timer = false;
+        push(c);
         if s.period != 300 {
             let mut c = s.clone();
             c.period = 300;

@@ -278,6 +278,9 @@ pub struct Sketch {
     pub suspend: bool,
     /// The retry-consumer variant.
     pub retry: bool,
+    /// The Go consumer's mid-batch pause timer.
+    #[serde(default)]
+    pub mid_batch_timer: bool,
     /// Seconds a batch takes in the handler (1 by default).
     pub handler_delay: u64,
     /// Windows in which the handler fails its batches.
@@ -304,6 +307,7 @@ impl Default for Sketch {
             period: 300,
             suspend: false,
             retry: false,
+            mid_batch_timer: false,
             handler_delay: 1,
             handler_fails: vec![],
             steps: vec![],
@@ -375,6 +379,7 @@ impl Sketch {
             + records
             + u64::from(self.suspend)
             + u64::from(self.retry)
+            + u64::from(self.mid_batch_timer)
             + u64::from(self.period != 300)
             + u64::from(self.handler_delay != 1)
             + self.handler_fails.len() as u64;
@@ -430,6 +435,9 @@ impl Sketch {
         if self.retry {
             s = s.retry_variant();
         }
+        if self.mid_batch_timer {
+            s = s.mid_batch_timer();
+        }
         if self.handler_delay != 1 {
             s = s.handler_takes(secs(self.handler_delay));
         }
@@ -482,6 +490,9 @@ impl Sketch {
         }
         if self.retry {
             let _ = writeln!(c, "    .retry_variant()");
+        }
+        if self.mid_batch_timer {
+            let _ = writeln!(c, "    .mid_batch_timer()");
         }
         if self.handler_delay != 1 {
             let _ = writeln!(c, "    .handler_takes(secs({}))", self.handler_delay);
@@ -547,6 +558,7 @@ mod tests {
             period: 120,
             suspend: true,
             retry: false,
+            mid_batch_timer: false,
             handler_delay: 65,
             handler_fails: vec![],
             steps: vec![StepSketch {
