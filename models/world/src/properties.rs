@@ -1307,6 +1307,8 @@ mod tests {
                 "no-self-fencing",
                 "no-deadlock",
                 "clean-shutdown",
+                "no-duplicates",
+                "committed-before-close",
             ]
             .into_iter()
             .collect()
