@@ -453,26 +453,19 @@ fn report_results(
         "\n{} checks {note}: {} as expected, {} unexpected",
         s.total, s.as_expected, s.unexpected
     );
-    for p in json.iter().chain(junit.iter()) {
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                return usage_error(format!("cannot create {}: {e}", dir.display()));
-            }
-        }
-    }
     if let Some(p) = json {
         let doc = report::json(results);
         let text = match serde_json::to_string_pretty(&doc) {
             Ok(t) => t,
             Err(e) => return usage_error(e),
         };
-        if let Err(e) = std::fs::write(p, text) {
-            return usage_error(format!("cannot write {}: {e}", p.display()));
+        if let Err(e) = write_file(p, &text) {
+            return usage_error(e);
         }
     }
     if let Some(p) = junit {
-        if let Err(e) = std::fs::write(p, report::junit(results)) {
-            return usage_error(format!("cannot write {}: {e}", p.display()));
+        if let Err(e) = write_file(p, &report::junit(results)) {
+            return usage_error(e);
         }
     }
     if s.unexpected == 0 {
