@@ -39,6 +39,7 @@ pub fn written() -> Vec<Scenario> {
         outage_under_slow_batch(),
         record_slips_after_pause(),
         revoked_before_hand_off(),
+        close_as_the_batch_ends(),
     ]
 }
 
@@ -608,4 +609,26 @@ pub fn revoked_before_hand_off() -> Scenario {
     .run_at(0)
     .run_at(450)
     .run_at(1200)
+}
+
+/// Jitter on the handler's time: the 100 s run's batch takes 59, 60 or 61 s (the checkers
+/// choose, per batch), and close() on app-2 at 160 s comes before, at or after its end: the
+/// batch is committed if it finished, abandoned (read again later) if not, and close() stays
+/// within its bound either way.
+pub fn close_as_the_batch_ends() -> Scenario {
+    Scenario::new(
+        "close-as-the-batch-ends",
+        "batches take 59, 60 or 61 s (chosen); a run at 100 s; close() on app-2 at 160 s, before, at or after the batch ends",
+    )
+    .reference("jitter on a handler's time")
+    .records(0, 2)
+    .records_at(90, 0, 2)
+    .timing(|t| t.batch_size = 2)
+    .handler_takes_one_of(&[59, 60, 61])
+    .run_at(0)
+    .run_at(100)
+    .close_at(160)
+    .on("app-2")
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Batch))
 }

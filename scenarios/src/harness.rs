@@ -254,12 +254,10 @@ fn run_scenario<D: Design, B: Backend>(
 ) -> (Result<(), Failure>, Option<Executed>) {
     let world = World::new(rt, sc.world.clone());
     let log = world.log();
-    let handler: Arc<dyn Handler> = Arc::new(LoggingHandler::new(
-        rt,
-        log.clone(),
-        sc.handler.delay,
-        sc.handler.fails.clone(),
-    ));
+    let handler: Arc<dyn Handler> = Arc::new(
+        LoggingHandler::new(rt, log.clone(), sc.handler.delay, sc.handler.fails.clone())
+            .with_jitter(sc.handler.jitter.clone()),
+    );
     let env = Env {
         rt: rt.clone(),
         factory: Arc::new(world.clone()),

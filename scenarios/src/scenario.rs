@@ -81,6 +81,9 @@ pub struct HandlerSpec {
     pub delay: Duration,
     /// The handler fails the batches it is given in these windows of virtual time.
     pub fails: Vec<(Duration, Duration)>,
+    /// If not empty: each batch takes one of these instead of `delay`, chosen per batch by
+    /// the checkers (jitter).
+    pub jitter: Vec<Duration>,
 }
 
 impl Default for HandlerSpec {
@@ -88,6 +91,7 @@ impl Default for HandlerSpec {
         HandlerSpec {
             delay: secs(1),
             fails: Vec::new(),
+            jitter: Vec::new(),
         }
     }
 }
@@ -286,6 +290,13 @@ impl Scenario {
     /// Every batch takes `d` in the handler.
     pub fn handler_takes(mut self, d: Duration) -> Self {
         self.handler.delay = d;
+        self
+    }
+
+    /// Each batch takes one of these many seconds in the handler, chosen per batch by the
+    /// checkers (and part of the replayable schedule).
+    pub fn handler_takes_one_of(mut self, seconds: &[u64]) -> Self {
+        self.handler.jitter = seconds.iter().copied().map(secs).collect();
         self
     }
 

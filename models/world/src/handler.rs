@@ -13,6 +13,8 @@ pub struct LoggingHandler<R: Runtime> {
     rt: R,
     log: EventLog<R>,
     delay: Duration,
+    /// If not empty: the delays a batch may take instead, one chosen per batch by the checkers.
+    jitter: Vec<Duration>,
     fails: Vec<(Duration, Duration)>,
 }
 
@@ -28,8 +30,16 @@ impl<R: Runtime> LoggingHandler<R> {
             rt: rt.clone(),
             log,
             delay,
+            jitter: Vec::new(),
             fails,
         }
+    }
+
+    /// Each batch takes one of `delays` (chosen by the checkers, per batch) instead of the
+    /// fixed delay; no effect if `delays` is empty.
+    pub fn with_jitter(mut self, delays: Vec<Duration>) -> Self {
+        self.jitter = delays;
+        self
     }
 }
 
@@ -38,8 +48,13 @@ impl<R: Runtime> Handler for LoggingHandler<R> {
         let records = batch.iter().map(|r| (r.partition, r.offset)).collect();
         self.log.record(None, EventKind::HandlerBegin { records });
         let start = self.rt.now().since_origin();
-        if !self.delay.is_zero() {
-            self.rt.sleep(self.delay);
+        let delay = if self.jitter.is_empty() {
+            self.delay
+        } else {
+            self.jitter[self.rt.pick(self.jitter.len())]
+        };
+        if !delay.is_zero() {
+            self.rt.sleep(delay);
         }
         let fail = self.fails.iter().any(|(a, b)| *a <= start && start < *b);
         self.log.record(None, EventKind::HandlerEnd { ok: !fail });
