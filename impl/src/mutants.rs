@@ -28,6 +28,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("close-does-not-wait", "close() returns without waiting for the owner and handler threads"),
     ("close-abandons-slow-close", "close() gives up at its timeout while the client is still closing the handle, leaving the owner running"),
     ("close-leaves-handle-open", "shutting down does not close the consumer handle"),
+    ("one-command-per-step", "the owner takes one queued command per step: a close queued behind a run waits a whole consuming poll, and close() runs out of time"),
     ("queued-run-lost", "a run asked for while a suspend is pending is never started (its caller waits forever)"),
     ("pending-dropped-on-pause", "records read and not yet handed are dropped, not sought back, when consumption stops"),
     ("rewind-one-too-far", "records read and not yet handed are sought back to one before the first of them: the last record handled is handed again"),

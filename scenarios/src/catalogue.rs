@@ -40,6 +40,7 @@ pub fn written() -> Vec<Scenario> {
         record_slips_after_pause(),
         revoked_before_hand_off(),
         close_as_the_batch_ends(),
+        close_behind_a_run(),
     ]
 }
 
@@ -631,4 +632,24 @@ pub fn close_as_the_batch_ends() -> Scenario {
     .on("app-2")
     .records_may_remain()
     .exercises(Exercise::During(Op::Close, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 7` (shrunk): resumed (consuming polls of
+/// 5 s); a run on main and close() on app-2 at the same second queue behind the poll in
+/// flight. The owner must see the close before its next consuming poll, or close() runs out
+/// of its 10 s and the consumer is never closed.
+pub fn close_behind_a_run() -> Scenario {
+    Scenario::new(
+        "close-behind-a-run",
+        "resume() on app-2 at 200 s; at 245 s a run on main and close() on app-2 at once",
+    )
+    .reference("found by pausebeat hunt")
+    .run_at(0)
+    .resume_at(200)
+    .on("app-2")
+    .run_at(245)
+    .close_at(245)
+    .on("app-2")
+    .records_may_remain()
+    .exercises(Exercise::Concurrent(Op::Run, Op::Close))
 }

@@ -327,10 +327,20 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     pub fn run(mut self) {
         tracing::debug!(consumer = self.cfg.name(), "owner started");
         while !self.stopping {
-            match self.commands.try_recv() {
-                Ok(c) => self.on_command(c),
-                Err(RecvError::Closed) => self.stopping = true,
-                Err(RecvError::Empty) => {}
+            // Every command queued meanwhile, before the next step (which may be a whole
+            // consuming poll): a close queued behind a run is seen now, not one poll later.
+            loop {
+                match self.commands.try_recv() {
+                    Ok(c) => self.on_command(c),
+                    Err(RecvError::Closed) => {
+                        self.stopping = true;
+                        break;
+                    }
+                    Err(RecvError::Empty) => break,
+                }
+                if mutants::active("one-command-per-step") {
+                    break;
+                }
             }
             if self.stopping {
                 break;
