@@ -332,8 +332,8 @@ fn run_scenario<D: Design, B: Backend>(
         judge_shutdown: sc.closes(),
         all_records_due: sc.all_records_due,
     };
-    let threads_created = rt.threads_created();
-    let (x_abort, x_threads_left) = (abort.clone(), threads_left.clone());
+    // What only a kept execution needs, copied only then (this runs for every schedule).
+    let kept = keep.then(|| (abort.clone(), threads_left.clone(), rt.threads_created()));
     let x = Execution {
         rules: &rules,
         events: &events,
@@ -389,14 +389,14 @@ fn run_scenario<D: Design, B: Backend>(
             })
         }
     };
-    let executed = keep.then(|| Executed {
+    let executed = kept.map(|(abort, threads_left, threads_created)| Executed {
         trace: events.iter().map(|e| e.to_string()).collect(),
         events,
         world: Some(snapshot),
         violations: verdict,
-        threads_left: x_threads_left,
+        threads_left,
         threads_created,
-        abort: x_abort,
+        abort,
         end,
     });
     (result, executed)
