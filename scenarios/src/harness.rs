@@ -332,8 +332,11 @@ fn run_scenario<D: Design, B: Backend>(
         judge_shutdown: sc.closes(),
         all_records_due: sc.all_records_due,
     };
+    // Read on every execution, kept or not: it takes the model clock's lock, a scheduling point,
+    // and a replay (kept) must make exactly the choices its exploration (not kept) made.
+    let threads_created = rt.threads_created();
     // What only a kept execution needs, copied only then (this runs for every schedule).
-    let kept = keep.then(|| (abort.clone(), threads_left.clone(), rt.threads_created()));
+    let kept = keep.then(|| (abort.clone(), threads_left.clone(), threads_created));
     let x = Execution {
         rules: &rules,
         events: &events,
