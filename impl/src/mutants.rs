@@ -35,6 +35,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("slipped-record-dropped", "a record read while paused is dropped instead of sought back"),
     ("pause-acks-busy", "pause() returns while a batch is still in the handler"),
     ("no-resume-after-restart", "a restart forgets a resume asked for while it was in flight: the replacement starts paused"),
+    ("restart-while-suspended", "a restart goes on creating consumers after a suspending run gave up, while its batch is still in the handler"),
     ("outage-restarts", "a broker outage is taken for a lost membership: the consumer restarts under the same id"),
 ];
 

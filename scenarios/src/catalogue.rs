@@ -41,6 +41,8 @@ pub fn written() -> Vec<Scenario> {
         revoked_before_hand_off(),
         close_as_the_batch_ends(),
         close_behind_a_run(),
+        close_during_a_slow_restart(),
+        fenced_under_a_slow_batch(),
     ]
 }
 
@@ -652,4 +654,54 @@ pub fn close_behind_a_run() -> Scenario {
     .on("app-2")
     .records_may_remain()
     .exercises(Exercise::Concurrent(Op::Run, Op::Close))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 7` (30 minutes, shrunk): from 700 s polls
+/// lose the membership, and closing a consumer takes the client 10 s. close() at 700 s (as
+/// found) or 705 s arrives as the restart closes the old handle: close() must wait for the client's close (as it does
+/// for its own) and then still stop every thread, or it returns with the owner running.
+pub fn close_during_a_slow_restart() -> Scenario {
+    Scenario::new(
+        "close-during-a-slow-restart",
+        "paused; polls fail with unknown member from 700 s to 800 s; closing a consumer takes the client 10 s; close() at 700 s (with the poll that fails) or 705 s (chosen)",
+    )
+    .reference("found by pausebeat hunt")
+    .fault(Fault::PollErrors {
+        from: secs(700),
+        until: secs(800),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::UnknownMember,
+    })
+    .fault(Fault::SlowClose(secs(10)))
+    .run_at(0)
+    .close_at(700)
+    .one_of(&[700, 705])
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Restart))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 7` (30 minutes, shrunk): suspended between
+/// runs; the 1050 s run reads the one record produced at 700 s and hands it to a handler that
+/// takes 150 s; from 1060 s to 1170 s polls fail as fenced, so the consumer is replaced under
+/// the batch. The run still fetches: its new consumer must have its partition fetching within
+/// the resume bound once the batch is back.
+pub fn fenced_under_a_slow_batch() -> Scenario {
+    Scenario::new(
+        "fenced-under-a-slow-batch",
+        "suspending; a record at 700 s; batches take 150 s; polls fail as fenced from 1060 s to 1170 s; runs at 0, 1050 and 1500 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records_at(700, 0, 1)
+    .fault(Fault::PollErrors {
+        from: secs(1060),
+        until: secs(1170),
+        class: ErrorClass::Fatal,
+        code: ErrorCode::Fenced,
+    })
+    .suspending()
+    .handler_takes(secs(150))
+    .run_at(0)
+    .run_at(1050)
+    .run_at(1500)
+    .exercises(Exercise::Faults)
 }

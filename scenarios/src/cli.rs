@@ -27,7 +27,7 @@
 use crate::designs::Registry;
 use crate::expect::Expected;
 use crate::properties::Property;
-use crate::verify::{Budget, CheckResult, ExpectedVerdict, Verdict, CHECKERS, DEFAULT_CHECKERS};
+use crate::verify::{Budget, CheckResult, Verdict, CHECKERS, DEFAULT_CHECKERS};
 use crate::{catalogue, report};
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -596,10 +596,7 @@ fn error_result(registry: &Registry, p: &Planned, message: String) -> CheckResul
         scenario: p.scenario.clone(),
         checker: p.checker.clone(),
         verdict: Verdict::Error,
-        expected: match exp.outcome {
-            Expected::Pass => ExpectedVerdict::Pass,
-            Expected::Violation(_) => ExpectedVerdict::Violation,
-        },
+        expected: exp.outcome.into(),
         property: None,
         schedules: 0,
         elapsed_ms: 0,
@@ -952,16 +949,16 @@ fn cmd_list(registry: &Registry) {
         for design in registry.designs() {
             let d = design.name();
             let e = design.expectation(&s.name);
-            if let Expected::Violation(ps) = e.outcome {
-                let names: Vec<&str> = ps.iter().map(|p| p.name()).collect();
-                let _ = writeln!(
-                    out,
-                    "  {d:<12} {:<32} violates {}",
-                    s.name,
-                    names.join(" or ")
-                );
-                let _ = writeln!(out, "  {:<45} {}", "", e.why);
-            }
+            let what = match e.outcome {
+                Expected::Pass => continue,
+                Expected::Violation(ps) => {
+                    let names: Vec<&str> = ps.iter().map(|p| p.name()).collect();
+                    format!("violates {}", names.join(" or "))
+                }
+                Expected::Vacuous => "vacuous (its story cannot happen here)".to_string(),
+            };
+            let _ = writeln!(out, "  {d:<12} {:<32} {what}", s.name);
+            let _ = writeln!(out, "  {:<45} {}", "", e.why);
         }
     }
 }

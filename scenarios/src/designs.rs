@@ -11,7 +11,7 @@
 //! ```
 
 use crate::catalogue;
-use crate::expect::{expectation_in, Declared, Expectation};
+use crate::expect::{expectation_of, Declared, Expectation};
 use crate::properties::Property;
 use crate::scenario::Scenario;
 use crate::verify::{self, CheckResult, ReplayRunError, Replayed};
@@ -33,6 +33,8 @@ pub trait Registered: Send + Sync {
     fn waived(&self) -> &'static [(Property, &'static str)];
     /// Scenarios loom does not run for it ([`Design::LOOM_TOO_BIG`]).
     fn loom_too_big(&self) -> &'static [&'static str];
+    /// Scenarios whose story cannot happen in it ([`Design::UNREACHABLE`]).
+    fn unreachable(&self) -> &'static [(&'static str, &'static str)];
     /// Runs one check in this process.
     fn check(&self, scenario: &Scenario, checker: &Checker) -> CheckResult;
     /// Re-runs one recorded schedule.
@@ -40,7 +42,7 @@ pub trait Registered: Send + Sync {
 
     /// Its expectation on `scenario`.
     fn expectation(&self, scenario: &str) -> Expectation {
-        expectation_in(self.expectations(), scenario)
+        expectation_of(self.expectations(), self.unreachable(), scenario)
     }
     /// True if loom runs `scenario` for it.
     fn loom_runs(&self, scenario: &Scenario) -> bool {
@@ -68,6 +70,9 @@ impl<D: Design> Registered for Of<D> {
     }
     fn loom_too_big(&self) -> &'static [&'static str] {
         D::LOOM_TOO_BIG
+    }
+    fn unreachable(&self) -> &'static [(&'static str, &'static str)] {
+        D::UNREACHABLE
     }
     fn check(&self, scenario: &Scenario, checker: &Checker) -> CheckResult {
         verify::check_design::<D>(scenario, checker)

@@ -3,7 +3,7 @@
 
 use crate::catalogue;
 use crate::designs::Registry;
-use crate::expect::{expectation_in, Declared, Expected};
+use crate::expect::{expectation_of, Declared, Expected};
 use crate::harness::{Coverage, Executed, Failure, ScenarioModel};
 use crate::scenario::Scenario;
 use pausebeat::sync::explore::{explore, replay, Checker, Outcome, ReplayError};
@@ -117,6 +117,18 @@ pub enum ExpectedVerdict {
     Pass,
     /// Some schedule violates a property the design declares.
     Violation,
+    /// The design declares the scenario's story unreachable for it.
+    Vacuous,
+}
+
+impl From<Expected> for ExpectedVerdict {
+    fn from(e: Expected) -> Self {
+        match e {
+            Expected::Pass => ExpectedVerdict::Pass,
+            Expected::Violation(_) => ExpectedVerdict::Violation,
+            Expected::Vacuous => ExpectedVerdict::Vacuous,
+        }
+    }
 }
 
 impl std::fmt::Display for ExpectedVerdict {
@@ -124,6 +136,7 @@ impl std::fmt::Display for ExpectedVerdict {
         f.write_str(match self {
             ExpectedVerdict::Pass => "pass",
             ExpectedVerdict::Violation => "violation",
+            ExpectedVerdict::Vacuous => "vacuous",
         })
     }
 }
@@ -211,6 +224,7 @@ struct Declarations {
     name: &'static str,
     expectations: &'static [Declared],
     may_miss: &'static [(&'static str, &'static str)],
+    unreachable: &'static [(&'static str, &'static str)],
 }
 
 impl Declarations {
@@ -219,6 +233,7 @@ impl Declarations {
             name: D::NAME,
             expectations: D::EXPECTATIONS,
             may_miss: D::MAY_MISS,
+            unreachable: D::UNREACHABLE,
         }
     }
 }
@@ -295,16 +310,13 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
         coverage,
     } = x;
     let scenario: &str = &sc.name;
-    let exp = expectation_in(decl.expectations, scenario);
+    let exp = expectation_of(decl.expectations, decl.unreachable, scenario);
     let mut r = CheckResult {
         design: design.to_string(),
         scenario: scenario.to_string(),
         checker: checker.to_string(),
         verdict: Verdict::Error,
-        expected: match exp.outcome {
-            Expected::Pass => ExpectedVerdict::Pass,
-            Expected::Violation(_) => ExpectedVerdict::Violation,
-        },
+        expected: exp.outcome.into(),
         property: None,
         schedules,
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -335,6 +347,7 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
             } else {
                 // The story did not happen: nothing was shown, in either direction.
                 r.verdict = Verdict::Vacuous;
+                r.as_expected = exp.outcome == Expected::Vacuous;
                 r.message = Some(format!(
                     "no explored schedule exercised: {}",
                     missed.join("; ")

@@ -29,6 +29,7 @@ const DEADLOCK: u8 = 10;
 const LEAK_THREAD: u8 = 11;
 const REREAD_AFTER_COMMIT: u8 = 12;
 const NO_COMMIT: u8 = 13;
+const CREATE_DURING_SUSPEND: u8 = 14;
 
 /// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
 /// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
@@ -183,6 +184,12 @@ impl<R: Runtime, F: ConsumerFactory> Instance for ToyInstance<R, F> {
             self.probe.note(DesignEvent::SuspendCalled);
             let _ = h.close();
             self.handle.with(|s| *s = None);
+            if self.broken == CREATE_DURING_SUSPEND {
+                // A consumer for nobody, closed again before the suspend returns.
+                if let Some(again) = self.create() {
+                    let _ = again.close();
+                }
+            }
             self.probe.note(DesignEvent::SuspendReturned);
             if self.broken == CREATE_AFTER_SUSPEND {
                 let again = self.create();
@@ -283,6 +290,11 @@ fn resume_effective_fails_when_partitions_stay_paused() {
 #[test]
 fn suspend_final_fails_when_a_consumer_is_created_after_suspend() {
     assert_violates::<Toy<CREATE_AFTER_SUSPEND>>(&scenario().suspending(), Property::SuspendFinal);
+}
+
+#[test]
+fn suspend_final_fails_when_a_consumer_is_created_during_the_designs_own_suspend() {
+    assert_violates::<Toy<CREATE_DURING_SUSPEND>>(&scenario().suspending(), Property::SuspendFinal);
 }
 
 #[test]

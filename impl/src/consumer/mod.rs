@@ -94,7 +94,9 @@ pub use error::ConsumerError;
 use crate::handler::Handler;
 use crate::kafka::{ConsumerFactory, RebalanceHook};
 use crate::probe::{DesignEvent, NoProbe, Probe};
-use crate::sync::{Chan, JoinHandle, Mutex, RecvError, Runtime, Select, Ticker, TrySendError};
+use crate::sync::{
+    Chan, Instant, JoinHandle, Mutex, RecvArm, RecvError, Runtime, Select, Ticker, TrySendError,
+};
 use owner::{Command, Owner, RunReply};
 use shared::{Hook, Mode, Shared};
 use std::marker::PhantomData;
@@ -204,6 +206,51 @@ impl<R: Runtime, P: Probe> Link<R, P> {
 
     fn on_handler_thread(&self) -> bool {
         self.rt.thread_name() == *self.handler_thread
+    }
+
+    /// The time the client has spent inside its closes of handles, up to `now` (see
+    /// [`within_close_bound`](Self::within_close_bound)), and whether one is in progress.
+    fn client_close_clock(&self, now: Instant) -> (Duration, bool) {
+        if crate::mutants::active("close-abandons-slow-close") {
+            return (Duration::ZERO, false); // the client's close time counted against the bound
+        }
+        self.shared.client_closes.with(|c| c.clock(now))
+    }
+
+    /// Waits for a signal on `done` for at most the close bound counted from `start`, not
+    /// counting the time the client spends inside its own closes of handles meanwhile (a
+    /// restart's close, the final close): that ends when the client's close does, which no
+    /// design can shorten, and giving up inside it would leave the owner running after
+    /// `close()`. `before` is the client-close clock at `start`. False at the bound.
+    fn within_close_bound(
+        &self,
+        done: &Chan<R, ()>,
+        start: Instant,
+        before: (Duration, bool),
+    ) -> bool {
+        let bound = self.cfg.command_timeout();
+        loop {
+            let now = self.rt.now();
+            let (clock, closing) = self.client_close_clock(now);
+            let outside = (now - start).saturating_sub(clock.saturating_sub(before.0));
+            let left = bound.saturating_sub(outside);
+            let mut d = RecvArm::new(done);
+            let mut e = RecvArm::new(&self.shared.client_close_ended);
+            let mut select = Select::new(&self.rt, "close: wait").arm(&mut d);
+            if closing {
+                // No deadline while the client closes: its end rings `client_close_ended`.
+                select = select.arm(&mut e);
+            } else {
+                select = select.deadline(now + left);
+            }
+            let fired = select.wait();
+            if d.take().is_some() {
+                return true;
+            }
+            if fired.is_none() && left.is_zero() {
+                return false;
+            }
+        }
     }
 
     /// Sends a command and waits (at most the command timeout) for its reply.
@@ -329,7 +376,7 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
     /// [`run_once`](Self::run_once) (or [`resume`](Self::resume)) opens it.
     pub fn start(rt: &R, cfg: ConsumerConfig, factory: Arc<F>, handler: H, probe: P) -> Self {
         let cfg = Arc::new(cfg);
-        let shared = Arc::new(Shared::new(probe));
+        let shared = Arc::new(Shared::new(rt, probe));
         let hook: Arc<dyn RebalanceHook<F::Handle>> = Arc::new(Hook {
             shared: shared.clone(),
         });
@@ -445,10 +492,11 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
 
     /// Shuts down: stops the owner, which closes the consumer (once), and joins the threads.
     ///
-    /// Returns within [`ConsumerConfig::command_timeout`] plus the time the client takes to
-    /// close its handle (the owner finishes the consumer call it is in, at most one poll
-    /// timeout, then closes the handle; once that close has begun, `close` waits for it
-    /// however long the client takes, so that no thread of the consumer outlives the call). A
+    /// Returns within [`ConsumerConfig::command_timeout`] plus the time the client spends
+    /// inside its own closes of handles meanwhile (the owner finishes the consumer call it is
+    /// in, at most one poll timeout, or a restart's close of the old handle, then closes the
+    /// handle; `close` waits for the client's closes however long they take, so that no thread
+    /// of the consumer outlives the call). A
     /// batch in the handler is not committed; the handler thread ends when the batch does, and
     /// `close` waits for that within the same bound ([`ConsumerError::Timeout`] otherwise, the
     /// thread then ends on its own). Calling it again does nothing.
@@ -463,29 +511,21 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
         if crate::mutants::active("close-does-not-wait") {
             return Ok(());
         }
-        let bound = self.link.cfg.command_timeout();
         let timeout = ConsumerError::Timeout {
             what: "close",
-            after: bound,
+            after: self.link.cfg.command_timeout(),
         };
-        let deadline = self.link.rt.now() + bound;
-        let left = || deadline.saturating_since(self.link.rt.now());
         // Both threads signal on their way out; then joining them does not wait.
-        if t.owner_exited.recv_timeout(left()) == Err(RecvError::Empty) {
-            // Past the bound with the client inside its close of the handle: that ends when
-            // the client's close does, which no design can shorten; returning now would leave
-            // the owner running after close().
-            let closing = matches!(
-                self.link.shared.state(),
-                ConsumerState::Closing | ConsumerState::Closed
-            );
-            if !closing || crate::mutants::active("close-abandons-slow-close") {
-                return Err(timeout);
-            }
-            let _ = t.owner_exited.recv();
+        let start = self.link.rt.now();
+        let before = self.link.client_close_clock(start);
+        if !self.link.within_close_bound(&t.owner_exited, start, before) {
+            return Err(timeout);
         }
         let owner = t.owner.join();
-        if t.worker_exited.recv_timeout(left()) == Err(RecvError::Empty) {
+        if !self
+            .link
+            .within_close_bound(&t.worker_exited, start, before)
+        {
             return Err(timeout);
         }
         let worker = t.worker.join();

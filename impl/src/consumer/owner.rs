@@ -187,9 +187,9 @@ struct ActiveRun<R: Runtime> {
     interrupted: bool,
     /// The run made its one attempt to open a consumer ahead of the restart backoff.
     tried_open: bool,
-    /// The run's closing pause began before its reply (it ended while a batch was still in
-    /// the handler: fetching stopped then) and was reported at that moment.
-    pause_began: bool,
+    /// The run's closing pause or suspend began before its reply (it ended while a batch was
+    /// still in the handler: fetching stopped then) and was reported at that moment.
+    closing_began: bool,
 }
 
 /// Static instance ids: the configured id first, then `<id>-r<N>`. An id a created handle held
@@ -420,7 +420,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             outcome: None,
             interrupted: false,
             tried_open: false,
-            pause_began: false,
+            closing_began: false,
         });
     }
 
@@ -434,21 +434,24 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn end_run(&mut self, result: Result<(), ConsumerError>) {
-        let paused_after = self.shared.mode() == Mode::Paused;
+        let after = self.shared.mode();
         let mut began = false;
         if let Some(run) = &mut self.run {
             if run.outcome.is_none() {
                 run.outcome = Some(result);
                 // With a batch still in the handler the reply waits for it, but fetching stops
-                // now (the run is over): the closing pause begins now, and is reported so.
-                if self.worker.busy && paused_after && !run.interrupted {
-                    run.pause_began = true;
+                // now (the run is over): the closing pause or suspend begins now, and is
+                // reported so (the suspend's close comes when the batch is back).
+                if self.worker.busy && after != Mode::Running && !run.interrupted {
+                    run.closing_began = true;
                     began = true;
                 }
             }
         }
-        if began {
-            self.note(DesignEvent::PauseCalled);
+        match after {
+            Mode::Paused if began => self.note(DesignEvent::PauseCalled),
+            Mode::Suspended if began => self.note(DesignEvent::SuspendCalled),
+            _ => {}
         }
     }
 
@@ -484,6 +487,16 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     self.ack_pauses();
                     self.wait(None);
                 }
+            }
+            Phase::Restarting(_)
+                if !self.run_active()
+                    && self.shared.mode() == Mode::Suspended
+                    && !mutants::active("restart-while-suspended") =>
+            {
+                // Suspended between runs: only a run opens a consumer, so the restart stops
+                // here (a run that just ended with its batch still in the handler closes the
+                // consumer when the batch is back: there is none to close).
+                self.phase = Phase::Suspended;
             }
             Phase::Restarting(r) => {
                 let (at, cause) = (r.retry_at, r.cause.clone());
@@ -606,13 +619,15 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         if !run.interrupted {
             match self.shared.mode() {
                 Mode::Suspended => {
-                    self.note(DesignEvent::SuspendCalled);
+                    if !run.closing_began {
+                        self.note(DesignEvent::SuspendCalled);
+                    }
                     self.close_handle();
                     self.phase = Phase::Suspended;
                     self.note(DesignEvent::SuspendReturned);
                 }
                 Mode::Paused => {
-                    if !run.pause_began {
+                    if !run.closing_began {
                         self.note(DesignEvent::PauseCalled);
                     }
                     self.shared.set_fetch_target(false);
@@ -715,7 +730,10 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             f.abandoned = true;
         }
         let id = open.handle.id();
-        if let Err(e) = open.handle.close() {
+        self.shared.client_close_began(self.rt.now());
+        let closed = open.handle.close();
+        self.shared.client_close_ended(self.rt.now());
+        if let Err(e) = closed {
             tracing::warn!(handle = %id, error = %e, "closing the consumer failed");
         }
         self.shared.counters.closed.fetch_add(1);

@@ -6,9 +6,10 @@ use super::error::ConsumerError;
 use super::{ConsumerState, Status};
 use crate::kafka::{ConsumerHandle, Partition, RebalanceHook};
 use crate::probe::Probe;
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Runtime};
+use crate::sync::{AtomicBool, AtomicU64, Chan, Instant, Mutex, Runtime};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the application asked for, last writer wins. Kept apart from what the owner has applied
 /// to the current handle (the owner's `Applied`), so that a request made while the owner is busy
@@ -60,6 +61,27 @@ pub(crate) struct Counters<R: Runtime> {
     pub rewound: AtomicU64<R>,
 }
 
+/// The time the client has spent inside its own closes of handles: `close()`'s bound does not
+/// count it (no design can shorten a client's close), so `close()` reads it while it waits.
+#[derive(Debug, Default)]
+pub(crate) struct ClientCloses {
+    /// Closes that ended, summed.
+    ended: Duration,
+    /// When the close in progress began, if one is.
+    since: Option<Instant>,
+}
+
+impl ClientCloses {
+    /// All the time spent inside client closes up to `now` (the one in progress included), and
+    /// whether one is in progress.
+    pub fn clock(&self, now: Instant) -> (Duration, bool) {
+        match self.since {
+            Some(t) => (self.ended + now.saturating_since(t), true),
+            None => (self.ended, false),
+        }
+    }
+}
+
 pub(crate) struct Shared<R: Runtime, P: Probe> {
     pub probe: P,
     mode: AtomicU64<R>,
@@ -74,10 +96,13 @@ pub(crate) struct Shared<R: Runtime, P: Probe> {
     pub counters: Counters<R>,
     last_error: Mutex<R, Option<ConsumerError>>,
     pub epochs: Mutex<R, Epochs>,
+    pub client_closes: Mutex<R, ClientCloses>,
+    /// Rung (one token, never blocking) each time a client close ends.
+    pub client_close_ended: Chan<R, ()>,
 }
 
 impl<R: Runtime, P: Probe> Shared<R, P> {
-    pub fn new(probe: P) -> Self {
+    pub fn new(rt: &R, probe: P) -> Self {
         Shared {
             probe,
             mode: AtomicU64::new(Mode::Paused as u64),
@@ -96,7 +121,24 @@ impl<R: Runtime, P: Probe> Shared<R, P> {
             },
             last_error: Mutex::new(None),
             epochs: Mutex::new(Epochs::default()),
+            client_closes: Mutex::new(ClientCloses::default()),
+            client_close_ended: Chan::new(rt, 1),
         }
+    }
+
+    /// The owner is about to call the client's close of a handle.
+    pub fn client_close_began(&self, now: Instant) {
+        self.client_closes.with(|c| c.since = Some(now));
+    }
+
+    /// The client's close returned.
+    pub fn client_close_ended(&self, now: Instant) {
+        self.client_closes.with(|c| {
+            if let Some(t) = c.since.take() {
+                c.ended += now.saturating_since(t);
+            }
+        });
+        let _ = self.client_close_ended.try_send(());
     }
 
     pub fn mode(&self) -> Mode {

@@ -50,6 +50,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the paused heartbeat outlives close() until its next tick",
     },
     Expectation {
+        scenario: "close-during-a-slow-restart",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick",
+    },
+    Expectation {
         scenario: "revoked-before-hand-off",
         violates: &[Property::NoLoss],
         why: "§6 as in rebalance-while-paused: the Go consumer reads partition 0 only; p1's records are never handled",
@@ -190,6 +195,11 @@ pub const PR_1313: &[Expectation] = &[
     },
     Expectation {
         scenario: "slow-final-close",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "close-during-a-slow-restart",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
     },

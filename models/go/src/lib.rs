@@ -152,6 +152,10 @@ impl Design for GoOriginal {
     const LOOM_TOO_BIG: &'static [&'static str] = &["restart-with-static-id"];
     const MAY_MISS: &'static [(&'static str, &'static str)] =
         &[("retry-consumer-resumes-each-run", "random")];
+    const UNREACHABLE: &'static [(&'static str, &'static str)] = &[(
+        "fenced-under-a-slow-batch",
+        "while the handler runs the only poll is the mid-batch pause's, 150 s into the batch (§3.3, §3.6), at 1200 s: after the fenced polls (1060-1170 s), so nothing restarts under the batch",
+    )];
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(GoConsumer::start(env, Variant::Original))
     }
@@ -174,6 +178,8 @@ impl Design for Pr1313 {
     const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::PR_1313;
     const LOOM_TOO_BIG: &'static [&'static str] = &["resume-during-outage", "mid-batch-pause-race"];
     const MAY_MISS: &'static [(&'static str, &'static str)] = &[("resume-during-outage", "random")];
+    const UNREACHABLE: &'static [(&'static str, &'static str)] =
+        <GoOriginal as Design>::UNREACHABLE;
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(GoConsumer::start(env, Variant::Pr1313))
     }

@@ -225,6 +225,11 @@ pub trait Design: 'static {
     /// (scenario, checker) pairs where an expected violation needs one exact preemption and the
     /// checker may miss it within the default budget: a pass is accepted there too.
     const MAY_MISS: &'static [(&'static str, &'static str)] = &[];
+    /// (scenario, why) pairs whose story cannot happen in this design (what the scenario
+    /// exists to exercise never occurs, e.g. a fault that only meets a poll the design never
+    /// makes): `vacuous` is the outcome expected there, and a pass or a violation is reported
+    /// as unexpected (the declaration is out of date).
+    const UNREACHABLE: &'static [(&'static str, &'static str)] = &[];
     /// Starts it. Must not block; the scenario calls [`Instance::run`] when runs are due.
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance>;
 }
