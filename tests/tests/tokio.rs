@@ -53,10 +53,13 @@ fn the_tokio_app_never_blocks_its_executor_and_loses_nothing() {
     assert_eq!(report.handled, report.produced, "records lost: {report:?}");
     assert_eq!(report.consumers_created, report.consumers_closed);
     assert!(report.consumers_created >= 1);
-    assert!(report.max_resume < Duration::from_millis(50), "{report:?}");
-    // A run, a pause or a close on the executor would stall it for 100s of ms to seconds.
+    // Guards, generous for a loaded machine (the figures are printed above; resume()'s latency
+    // is the `resume_call` bench's).
+    assert!(report.max_resume < Duration::from_secs(1), "{report:?}");
+    // A run, a suspend or a close on the executor would stall it for a whole run or close
+    // (seconds: the close alone waits for the group's leave).
     assert!(
-        worst_lateness < Duration::from_millis(250),
+        worst_lateness < Duration::from_secs(2),
         "the executor stalled for {worst_lateness:?}"
     );
 }
