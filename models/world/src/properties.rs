@@ -90,7 +90,7 @@ impl Property {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
             Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open; when it is closed to be replaced, its successor) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless the application asks for a pause, suspend or close first (one it asked for on another thread while the resume was in progress included: the callers left the order open)",
-            Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts; during the design's own suspend (a run returning the consumer to suspended) none is created either, except for a run called after it began",
+            Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts; and the thread making a suspend the design reports itself (a run returning the consumer to suspended) creates none in the middle of it",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
             Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume(), and none is still in the handler when pause() returns (unless pause() was called from inside the handler); a pause whose call overlapped a resume or run on another thread is not judged (the callers left the order open)",
@@ -668,22 +668,19 @@ pub fn suspend_final(x: &Execution<'_>) -> Option<Violation> {
                     .iter()
                     .any(|c| c.thread != s.thread && c.in_flight_at(l.seq))
         };
-        // The design's own suspend (a run returning the consumer to suspended): the design
-        // decided it, so from its start no consumer is created for nobody (only for a run
-        // called after it began).
+        // A suspend the design reports itself (a run returning the consumer to suspended): the
+        // thread in the middle of suspending the consumer does not open one meanwhile.
         if s.by == Caller::Design {
-            let made = x.events[s.called + 1..r].iter().find(|l| {
-                matches!(l.kind, EventKind::Created { .. })
-                    && !runs
-                        .iter()
-                        .any(|c| c.called > s.called && c.in_flight_at(l.seq))
-            });
+            let suspending = &x.events[s.called].thread;
+            let made = x.events[s.called + 1..r]
+                .iter()
+                .find(|l| matches!(l.kind, EventKind::Created { .. }) && &l.thread == suspending);
             if let Some(l) = made {
                 return Some(x.violation(
                     Property::SuspendFinal,
                     l,
                     format!(
-                        "consumer {} created by `{}` while the design's own suspend (begun at {}) was under way",
+                        "consumer {} created by `{}` in the middle of its own suspend (begun at {})",
                         l.handle.unwrap_or_default(),
                         l.thread,
                         x.events[s.called].at
