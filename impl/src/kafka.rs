@@ -151,6 +151,17 @@ pub trait ConsumerHandle: Send + Sync + 'static {
     fn high_watermark(&self, _partition: Partition) -> Result<Option<Offset>, KafkaError> {
         Ok(None)
     }
+    /// Reads what is at hand without waiting: hands every record a zero-timeout poll returns to
+    /// `each`, until `each` returns false (no more wanted) or nothing more is at hand. The
+    /// default polls one record at a time; a backend may hold its client once for the lot.
+    fn poll_at_hand(&self, each: &mut dyn FnMut(Record) -> bool) -> Result<(), KafkaError> {
+        while let Some(r) = self.poll(Duration::ZERO)? {
+            if !each(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Asks the leaders of these (just resumed) partitions to fetch now, without waiting for
     /// anything. librdkafka's `resume()` only clears a flag: the broker thread that leads a
     /// partition fetches it again at its next wake-up, up to a second later; a request queued to

@@ -78,8 +78,9 @@ struct Pending {
     records: Vec<Record>,
     /// The assignment epoch when the first of them was read.
     epoch: u64,
-    /// Per partition: the offset after the last record held.
-    next: BTreeMap<Partition, Offset>,
+    /// Per partition: the offset after the last record held (a few partitions: a short list
+    /// beats a map on the per-record path).
+    next: Vec<(Partition, Offset)>,
 }
 
 impl Pending {
@@ -90,11 +91,16 @@ impl Pending {
         // A record at or before one already held for its partition means the position went back
         // (a seek, or a reset to the committed offset after a lost membership): what is held from
         // there on is being read again, so it goes, and the batch stays in offset order.
-        if self.next.get(&r.partition).is_some_and(|&n| r.offset < n) {
-            self.records
-                .retain(|x| x.partition != r.partition || x.offset < r.offset);
+        match self.next.iter_mut().find(|(p, _)| *p == r.partition) {
+            Some((_, n)) => {
+                if r.offset < *n {
+                    self.records
+                        .retain(|x| x.partition != r.partition || x.offset < r.offset);
+                }
+                *n = r.offset + 1;
+            }
+            None => self.next.push((r.partition, r.offset + 1)),
         }
-        self.next.insert(r.partition, r.offset + 1);
         self.records.push(r);
     }
 
@@ -107,7 +113,7 @@ impl Pending {
     /// Drops the records of `partition`.
     fn drop_partition(&mut self, partition: Partition) {
         self.records.retain(|r| r.partition != partition);
-        self.next.remove(&partition);
+        self.next.retain(|(p, _)| *p != partition);
     }
 
     /// The first offset held per partition.
@@ -954,6 +960,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     open.errors = 0;
                 }
                 self.on_record(record, epoch);
+                if kind != PollKind::Maintenance {
+                    self.drain();
+                }
             }
             Ok(None) => {
                 let retry_backoff = self.cfg.retry_backoff();
@@ -967,6 +976,39 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 }
             }
             Err(e) => self.on_error(e),
+        }
+    }
+
+    /// Reads what is at hand (the handle's zero-timeout polls) into the batch being collected,
+    /// until it is full or nothing more is at hand, without going round the loop for every
+    /// record (a whole batch is microseconds; commands are taken right after it).
+    fn drain(&mut self) {
+        if !self.consuming() {
+            return;
+        }
+        let batch_size = self.cfg.batch_size();
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        if open.flush || open.pending.records.len() >= batch_size {
+            return;
+        }
+        let (handle, pending, shared) = (&open.handle, &mut open.pending, &self.shared);
+        let mut read = false;
+        let result = handle.poll_at_hand(&mut |record| {
+            // The epoch after each poll: a rebalance served inside it tags what follows.
+            pending.push(record, shared.epoch());
+            read = true;
+            pending.records.len() < batch_size
+        });
+        open.flush = !open.pending.records.is_empty();
+        if read {
+            if let Some(run) = &mut self.run {
+                run.caught_up = false;
+            }
+        }
+        if let Err(e) = result {
+            self.on_error(e);
         }
     }
 

@@ -334,6 +334,25 @@ impl Inner {
     /// otherwise the last transient error (the last `_ALL_BROKERS_DOWN`, if there was one).
     /// Transient errors are informational in librdkafka (it retries by itself); the skipped ones
     /// are only logged.
+    /// One poll of `c`: a record, nothing (a timeout or a partition's end), or the error (with
+    /// the transient errors librdkafka queued behind it skipped).
+    fn poll_on(&self, c: &Rd, timeout: Duration) -> Result<Option<Record>, KafkaError> {
+        match c.poll(timeout) {
+            None => Ok(None),
+            Some(Ok(m)) => Ok(Some(to_record(&m))),
+            Some(Err(RdError::PartitionEOF(_))) => Ok(None),
+            Some(Err(e)) => {
+                let err = self.error(c, &e);
+                tracing::debug!(handle = %self.id, "poll: {err}");
+                if err.is_retriable() {
+                    self.skip_queued_transient_errors(c, err)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     fn skip_queued_transient_errors(
         &self,
         c: &Rd,
@@ -439,20 +458,18 @@ impl ConsumerHandle for RdKafkaHandle {
 
     fn poll(&self, timeout: Duration) -> Result<Option<Record>, KafkaError> {
         let c = self.inner.consumer()?;
-        match c.poll(timeout) {
-            None => Ok(None),
-            Some(Ok(m)) => Ok(Some(to_record(&m))),
-            Some(Err(RdError::PartitionEOF(_))) => Ok(None),
-            Some(Err(e)) => {
-                let err = self.inner.error(&c, &e);
-                tracing::debug!(handle = %self.inner.id, "poll: {err}");
-                if err.is_retriable() {
-                    self.inner.skip_queued_transient_errors(&c, err)
-                } else {
-                    Err(err)
-                }
+        self.inner.poll_on(&c, timeout)
+    }
+
+    /// The client is taken once for the lot (one lock instead of one per record).
+    fn poll_at_hand(&self, each: &mut dyn FnMut(Record) -> bool) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        while let Some(r) = self.inner.poll_on(&c, Duration::ZERO)? {
+            if !each(r) {
+                break;
             }
         }
+        Ok(())
     }
 
     fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
