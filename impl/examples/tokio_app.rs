@@ -1,19 +1,20 @@
 //! A tokio application that owns pausebeat's vetted consumer without blocking its executor.
 //!
 //! ```text
-//! cargo run -p pausebeat --example tokio_app      # ≈ 5 s against an embedded mock cluster; ctrl-c ends it early
+//! cargo run -p pausebeat --features tokio --example tokio_app   # ≈ 5 s against an embedded mock cluster; ctrl-c ends it early
 //! ```
 //!
 //! The consumer runs on its own threads (`<name>-owner` owns the librdkafka handle,
-//! `<name>-handler` runs the batch handler). The application talks to it through four calls:
+//! `<name>-handler` runs the batch handler). The application talks to it through four calls,
+//! none of which blocks the executor (feature `tokio`, on for this example):
 //!
-//! * `resume()` and `pause()` for live mode. **`resume()` never blocks**: it stores the request in
-//!   an atomic and wakes the owner with a non-blocking send on a capacity-1 channel, then returns
-//!   (≈ 1 µs). So async code calls it directly, even while the broker is down. `pause()` waits
-//!   for the owner to confirm (at most one poll), so it goes through `spawn_blocking`.
-//! * `run_once()` (reads until caught up, commits, pauses again), `suspend()` and `close()` wait
-//!   for the owner, for as long as a run takes or for at most the command timeout: they go
-//!   through `tokio::task::spawn_blocking`, so no executor thread ever waits on Kafka.
+//! * `resume()` and `pause_async()` for live mode. **`resume()` never blocks**: it stores the
+//!   request in an atomic and wakes the owner with a non-blocking send on a capacity-1 channel,
+//!   then returns (≈ 1 µs), even while the broker is down. `pause_async()` awaits the owner's
+//!   confirmation (at most one poll).
+//! * `run_once_async()` (reads until caught up, commits, pauses again), `suspend_async()` and
+//!   `close_async()` await the owner, for as long as a run takes or for at most the command
+//!   timeout. No `spawn_blocking` for any consumer call.
 //!
 //! A tokio interval drives the periodic runs; a second one switches live mode on and off; a
 //! third produces records. On ctrl-c (or after the demo's few seconds, or once a [`Goal`] is
@@ -21,6 +22,8 @@
 //!
 //! The core is [`app`], an `async fn` the integration test `tests/tests/tokio.rs` runs on a
 //! current-thread runtime, where any blocking call on the executor would show as timer lateness.
+//! (Creating the factory, the mock cluster and its producer calls are blocking setup code, not
+//! consumer calls: those go to tokio's blocking pool.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -135,15 +138,6 @@ fn configs(kafka: &MockKafka) -> Result<(KafkaConfig, ConsumerConfig), AppError>
     Ok((kafka_config, consumer_config))
 }
 
-/// Calls a blocking consumer method on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    consumer: &Arc<AppConsumer>,
-    f: impl FnOnce(&AppConsumer) -> T + Send + 'static,
-) -> Result<T, AppError> {
-    let c = consumer.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&c)).await?)
-}
-
 /// When the application may stop on its own: once it has completed `runs` runs and switched live
 /// mode on `live_periods` times (counted before the last run at shutdown). A test ends on this
 /// event, not on a wall-clock window; `None` in [`app`] means "only when `shutdown` completes".
@@ -214,11 +208,11 @@ pub async fn app(
                 report.max_resume = report.max_resume.max(t.elapsed());
                 report.live_periods += 1;
                 tokio::time::sleep(LIVE_FOR).await;
-                // pause() waits for the owner's confirmation (at most one poll): blocking pool.
-                blocking(&consumer, |c| c.pause()).await??;
+                // Awaits the owner's confirmation (at most one poll).
+                consumer.pause_async().await?;
             }
             _ = runs.tick() => {
-                match blocking(&consumer, |c| c.run_once()).await? {
+                match consumer.run_once_async().await {
                     Ok(r) => {
                         report.runs += 1;
                         tracing::info!(records = r.records, commits = r.commits, "run");
@@ -231,10 +225,10 @@ pub async fn app(
     }
 
     // Shutdown: one last run to catch up, then close (bounded by the command timeout).
-    if blocking(&consumer, |c| c.run_once()).await?.is_ok() {
+    if consumer.run_once_async().await.is_ok() {
         report.runs += 1;
     }
-    blocking(&consumer, |c| c.close()).await??;
+    consumer.close_async().await?;
     let status = consumer.status();
     report.produced = produced.load();
     report.handled = sink.distinct();

@@ -78,6 +78,8 @@
 //! assert_eq!(topic.committed(0), Some(5));
 //! ```
 
+#[cfg(feature = "tokio")]
+mod awaitable;
 mod config;
 mod error;
 pub mod memory;
@@ -312,17 +314,21 @@ impl<R: Runtime, P: Probe> Link<R, P> {
             .and_then(|r| r)
     }
 
-    fn run_once(&self) -> Result<RunReport, ConsumerError> {
-        if self.on_handler_thread() {
-            return Err(ConsumerError::CalledFromHandler("run_once"));
-        }
-        // A run consumes: when the consumer was paused or suspended, it is an implied resume
-        // (and the owner returns to that mode at the end: an implied pause or suspend).
+    /// A run consumes: when the consumer was paused or suspended, it is an implied resume (and
+    /// the owner returns to that mode at the end: an implied pause or suspend).
+    fn implied_resume(&self) {
         if self.shared.mode() != Mode::Running {
             self.note(DesignEvent::ResumeCalled);
             let _ = self.wake.try_send(());
             self.note(DesignEvent::ResumeReturned { ok: true });
         }
+    }
+
+    fn run_once(&self) -> Result<RunReport, ConsumerError> {
+        if self.on_handler_thread() {
+            return Err(ConsumerError::CalledFromHandler("run_once"));
+        }
+        self.implied_resume();
         let reply: Chan<R, RunReply> = Chan::new(&self.rt, 1);
         let sent = self
             .commands

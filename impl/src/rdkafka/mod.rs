@@ -56,7 +56,7 @@
 //!     .max_poll_interval(max_poll)
 //!     .build()?;
 //! let consumer = Consumer::start(&StdRuntime::new(), config, Arc::new(factory), Sink, NoProbe);
-//! let report = consumer.run_once()?; // blocking: from async code, use spawn_blocking
+//! let report = consumer.run_once()?; // blocking: from async code, `run_once_async` (feature `tokio`)
 //! consumer.resume(); // never blocks: fine anywhere, even while the brokers are down
 //! consumer.pause()?;
 //! consumer.close()?;

@@ -17,7 +17,9 @@
 use super::{Instant, Mutex, Runtime, Signal};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// A channel in the style of Go's `chan T`: cloneable, closeable, capacity 0 (rendezvous) or `n`.
@@ -73,6 +75,9 @@ struct State<R: Runtime, T: Send> {
     next_id: u64,
     closed: bool,
     waiters: BTreeMap<u64, Arc<R::Signal>>,
+    /// Tasks awaiting [`Chan::recv_async`] or [`Chan::send_async`], woken (and forgotten) at
+    /// the next change.
+    wakers: Vec<Waker>,
 }
 
 impl<R: Runtime, T: Send> State<R, T> {
@@ -80,9 +85,12 @@ impl<R: Runtime, T: Send> State<R, T> {
         self.next_id += 1;
         self.next_id
     }
-    fn notify_all(&self) {
+    fn notify_all(&mut self) {
         for s in self.waiters.values() {
             s.notify();
+        }
+        for w in self.wakers.drain(..) {
+            w.wake();
         }
     }
     fn recv_ready(&self) -> bool {
@@ -157,6 +165,7 @@ impl<R: Runtime, T: Send> Chan<R, T> {
                     next_id: 0,
                     closed: false,
                     waiters: BTreeMap::new(),
+                    wakers: Vec::new(),
                 }),
             }),
             rt: rt.clone(),
@@ -236,6 +245,69 @@ impl<R: Runtime, T: Send> Chan<R, T> {
             Some(None) => Err(RecvError::Closed),
             None => Err(RecvError::Empty),
         }
+    }
+
+    /// Receives without holding a thread: a future for any executor, ready with the value, or
+    /// `None` once the channel is closed and drained. Only for a buffered channel's values
+    /// sent by `try_send`/`send` (a rendezvous sender waits for a receiving thread).
+    ///
+    /// ```
+    /// use pausebeat::sync::{Chan, StdRuntime};
+    /// let rt = StdRuntime::new();
+    /// let ch: Chan<StdRuntime, u32> = Chan::new(&rt, 1);
+    /// let tx = ch.clone();
+    /// let t = std::thread::spawn(move || tx.send(7).unwrap());
+    /// let got = tokio::runtime::Builder::new_current_thread()
+    ///     .build()
+    ///     .unwrap()
+    ///     .block_on(ch.recv_async());
+    /// assert_eq!(got, Some(7));
+    /// t.join().unwrap();
+    /// ```
+    pub fn recv_async(&self) -> impl Future<Output = Option<T>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let ready = |r: Result<T, RecvError>| match r {
+                Ok(v) => Some(Some(v)),
+                Err(RecvError::Closed) => Some(None),
+                Err(RecvError::Empty) => None,
+            };
+            if let Some(v) = ready(self.try_recv()) {
+                return Poll::Ready(v);
+            }
+            // Registered first, then checked again: a value sent in between is seen now, one
+            // sent after wakes the task.
+            self.inner.state.with(|s| s.wakers.push(cx.waker().clone()));
+            match ready(self.try_recv()) {
+                Some(v) => Poll::Ready(v),
+                None => Poll::Pending,
+            }
+        })
+    }
+
+    /// Sends without holding a thread: a future ready once the value is in the buffer (room
+    /// made by a receiver), or with the value back if the channel is closed. Only for a
+    /// buffered channel (capacity 0 has no buffer to wait for).
+    pub fn send_async(&self, v: T) -> impl Future<Output = Result<(), SendError<T>>> + '_ {
+        let mut value = Some(v);
+        std::future::poll_fn(move |cx| {
+            let Some(v) = value.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            let v = match self.try_send(v) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(TrySendError::Closed(v)) => return Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => v,
+            };
+            self.inner.state.with(|s| s.wakers.push(cx.waker().clone()));
+            match self.try_send(v) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => {
+                    value = Some(v);
+                    Poll::Pending
+                }
+            }
+        })
     }
 
     /// Receives only if a value is there (Go's `select { case v := <-ch: default: }`).
