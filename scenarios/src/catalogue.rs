@@ -43,6 +43,7 @@ pub fn written() -> Vec<Scenario> {
         close_behind_a_run(),
         close_during_a_slow_restart(),
         fenced_under_a_slow_batch(),
+        commit_hiccup_before_close(),
     ]
 }
 
@@ -703,5 +704,25 @@ pub fn fenced_under_a_slow_batch() -> Scenario {
     .run_at(0)
     .run_at(1050)
     .run_at(1500)
+    .exercises(Exercise::Faults)
+}
+
+/// A commit that times out (the coordinator hiccups for two seconds) after the first run; the
+/// consumer is paused with nothing more to read, and closed 300 s later. Before closing, the
+/// batch must be committed after all, or the next consumer of the group reads it again.
+pub fn commit_hiccup_before_close() -> Scenario {
+    Scenario::new(
+        "commit-hiccup-before-close",
+        "commits time out from 0 s to 2 s (the first run's); paused; close() at 300 s",
+    )
+    .reference("a transient commit failure")
+    .records(0, 3)
+    .fault(Fault::CommitFails {
+        from: secs(0),
+        until: secs(2),
+        code: ErrorCode::TimedOut,
+    })
+    .run_at(0)
+    .close_at(300)
     .exercises(Exercise::Faults)
 }

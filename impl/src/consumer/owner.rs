@@ -156,6 +156,10 @@ struct Open<H> {
     pending: Pending,
     /// Hand `pending` to the handler as soon as it is free.
     flush: bool,
+    /// Per partition: the offset a commit that failed for a transient reason left uncommitted,
+    /// and the assignment epoch of its batch. The next commit includes it; before the handle is
+    /// closed (suspend, close) it is retried within a bound.
+    uncommitted: BTreeMap<Partition, (Offset, u64)>,
 }
 
 /// Waiting to create the next consumer after a restart or a failed open.
@@ -628,6 +632,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     if !run.closing_began {
                         self.note(DesignEvent::SuspendCalled);
                     }
+                    self.retry_commits();
                     self.close_handle();
                     self.phase = Phase::Suspended;
                     self.note(DesignEvent::SuspendReturned);
@@ -704,6 +709,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     errors: 0,
                     pending: Pending::default(),
                     flush: false,
+                    uncommitted: BTreeMap::new(),
                 });
             }
             Err(e) => {
@@ -809,6 +815,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     fn suspend_now(&mut self) {
         self.settle_batch_in_flight();
+        self.retry_commits();
         if mutants::active("suspend-keeps-handle") {
             self.phase = Phase::Idle; // the open handle is dropped, never closed
         }
@@ -844,6 +851,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                 });
             }
         }
+        self.retry_commits();
         // The handler thread is told first, so that it ends while the client closes the handle.
         self.worker.stop();
         self.shared.set_state(ConsumerState::Closing);
@@ -1150,33 +1158,79 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     /// Commits the next offset of every partition of a finished batch that was not revoked
-    /// since the batch was read (those are read again by whoever holds them now).
+    /// since the batch was read (those are read again by whoever holds them now), together
+    /// with what an earlier commit that failed for a transient reason left uncommitted.
     fn commit(&mut self, flight: &InFlight) {
+        let Some(open) = self.open_mut() else { return };
+        for (p, (_, last)) in &flight.ranges {
+            let e = open
+                .uncommitted
+                .entry(*p)
+                .or_insert((last + 1, flight.epoch));
+            if e.0 <= last + 1 {
+                *e = (last + 1, flight.epoch);
+            }
+        }
+        self.commit_uncommitted();
+    }
+
+    /// Commits what is left uncommitted (of partitions not revoked since their batch was
+    /// read). A failure for a transient reason keeps it for the next commit or the retries
+    /// before a close; any other drops it (a broken membership shows in the next poll).
+    /// True when nothing is left.
+    fn commit_uncommitted(&mut self) -> bool {
+        let Phase::Open(open) = &mut self.phase else {
+            return true;
+        };
         let offsets: Vec<(Partition, Offset)> = self.shared.epochs.with(|ep| {
-            flight
-                .ranges
+            open.uncommitted
                 .iter()
-                .filter(|(p, _)| !ep.revoked_since(**p, flight.epoch))
-                .map(|(p, (_, last))| (*p, last + 1))
+                .filter(|(p, (_, epoch))| !ep.revoked_since(**p, *epoch))
+                .map(|(p, (o, _))| (*p, *o))
                 .collect()
         });
         if offsets.is_empty() {
-            return;
+            open.uncommitted.clear();
+            return true;
         }
-        let Some(open) = self.open_mut() else { return };
         match open.handle.commit(&offsets) {
             Ok(()) => {
+                open.uncommitted.clear();
                 self.shared.counters.commits.fetch_add(1);
                 if let Some(run) = &mut self.run {
                     run.report.commits += 1;
                 }
+                true
             }
             // Not fatal to the batch: the records were handled, a later commit covers them, and
             // a broken membership shows in the next poll, which decides about restarting.
             Err(e) => {
                 tracing::warn!(error = %e, "commit failed");
+                if !transient(&e) || mutants::active("no-commit-retry") {
+                    open.uncommitted.clear();
+                }
+                let done = open.uncommitted.is_empty();
                 self.shared.set_error(ConsumerError::Kafka(e));
+                done
             }
+        }
+    }
+
+    /// Before the handle is closed (suspend, close): what a transient failure left uncommitted
+    /// is committed again, every retry backoff, for at most a quarter of the command timeout
+    /// (the rest of `close()`'s bound is the batch's settling and the client's close), so a
+    /// hiccup of the coordinator does not cost a redelivery.
+    fn retry_commits(&mut self) {
+        let deadline = self.rt.now() + self.cfg.command_timeout() / 4;
+        let backoff = self.cfg.retry_backoff();
+        while !self.commit_uncommitted() {
+            if self.rt.now() + backoff > deadline {
+                tracing::warn!(
+                    "giving up on a commit before closing: its records will be read again"
+                );
+                return;
+            }
+            self.rt.sleep(backoff);
         }
     }
 

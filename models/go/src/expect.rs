@@ -55,6 +55,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick",
     },
     Expectation {
+        scenario: "commit-hiccup-before-close",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12 as in close-while-paused (the failed commit itself restarts the consumer, committing through the admin API first: §3.9 beforeInit)",
+    },
+    Expectation {
         scenario: "revoked-before-hand-off",
         violates: &[Property::NoLoss],
         why: "§6 as in rebalance-while-paused: the Go consumer reads partition 0 only; p1's records are never handled",
@@ -200,6 +205,11 @@ pub const PR_1313: &[Expectation] = &[
     },
     Expectation {
         scenario: "close-during-a-slow-restart",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "commit-hiccup-before-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
     },

@@ -3,7 +3,7 @@
 //! first in [`Property::ALL`]'s order among those it violates) and lists the others.
 
 use crate::{Event, EventKind, Expiry, Op, PollOutcome};
-use pausebeat::kafka::{HandleId, Offset, Partition};
+use pausebeat::kafka::{ErrorCode, HandleId, Offset, Partition};
 use pausebeat::probe::DesignEvent;
 use pausebeat::sync::{AbortReason, Instant};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,7 +100,7 @@ impl Property {
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
             Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
-            Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it had held its partitions since the read is committed before that handle is closed — unless, in between, a commit failed or the handle lost the partition (revoked, removed, fenced, a poll failed), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
+            Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it had held its partitions since the read is committed before that handle is closed — unless, in between, a commit failed for a lasting reason or the handle lost the partition (revoked, removed, fenced, a poll failed), a commit failed for a transient reason (timed out, broker transport) within the close bound before the close (the design was still retrying), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
         }
     }
 }
@@ -1065,6 +1065,10 @@ pub fn committed_before_close(x: &Execution<'_>) -> Option<Violation> {
             if lost_before {
                 continue;
             }
+            // The handle's latest commit that failed for a transient reason, if any: it excuses
+            // the close only if it came within the close bound before it (the design was still
+            // trying when it gave up), not a hiccup long before that nobody retried.
+            let mut transient_failure: Option<Instant> = None;
             for e in &x.events[end + 1..] {
                 if e.handle != Some(h) {
                     continue;
@@ -1072,6 +1076,16 @@ pub fn committed_before_close(x: &Execution<'_>) -> Option<Violation> {
                 match &e.kind {
                     EventKind::Commit { offsets }
                         if offsets.iter().any(|(q, c)| *q == p && *c > last) =>
+                    {
+                        break
+                    }
+                    EventKind::OpFailed {
+                        op: "commit",
+                        code:
+                            ErrorCode::TimedOut | ErrorCode::BrokerTransport | ErrorCode::AllBrokersDown,
+                    } => transient_failure = Some(e.at),
+                    EventKind::CloseBegin
+                        if transient_failure.is_some_and(|t| e.at - t <= x.rules.bounds.close) =>
                     {
                         break
                     }
