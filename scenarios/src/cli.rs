@@ -63,6 +63,10 @@ enum Cmd {
     /// The vetted consumer on real rdkafka against an embedded mock cluster, with an outage.
     #[cfg(feature = "rdkafka")]
     Demo(DemoArgs),
+    /// The vetted consumer on real rdkafka for a long while: random operations from two
+    /// threads under random faults, seeded; checks nothing lost, commits, closes.
+    #[cfg(feature = "rdkafka")]
+    Soak(SoakArgs),
     /// Run one check and print its result as one JSON line (used by `verify` to isolate checks).
     #[command(name = "__check", hide = true)]
     Check(CheckArgs),
@@ -176,6 +180,20 @@ struct DemoArgs {
     json: Option<PathBuf>,
 }
 
+#[cfg(feature = "rdkafka")]
+#[derive(Args)]
+struct SoakArgs {
+    /// How long the operations and faults go on (then a catch-up and the close).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    minutes: u64,
+    /// Seeds the operations, the faults and the producer.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct HuntArgs {
     /// The design to hunt in.
@@ -278,7 +296,7 @@ pub fn run(registry: Registry) -> ExitCode {
     // (PAUSEBEAT_LOG=librdkafka=warn brings them back). loom's coroutine library logs every
     // panic it unwinds (the driver stops loom with one after a violation): off too.
     #[cfg(feature = "rdkafka")]
-    let real = matches!(cli.command, Cmd::Demo(_));
+    let real = matches!(cli.command, Cmd::Demo(_) | Cmd::Soak(_));
     #[cfg(not(feature = "rdkafka"))]
     let real = false;
     let default = if real {
@@ -307,6 +325,15 @@ pub fn run(registry: Registry) -> ExitCode {
         Cmd::Merge(a) => cmd_merge(a, &registry),
         #[cfg(feature = "rdkafka")]
         Cmd::Demo(a) => crate::demo::run(a.json.as_deref()),
+        #[cfg(feature = "rdkafka")]
+        Cmd::Soak(a) => crate::soak::run(
+            &crate::soak::SoakOptions {
+                seed: a.seed,
+                end: crate::soak::SoakEnd::Time(std::time::Duration::from_secs(a.minutes * 60)),
+                ..crate::soak::SoakOptions::default()
+            },
+            a.json.as_deref(),
+        ),
     }
 }
 

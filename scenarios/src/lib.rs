@@ -14,6 +14,8 @@ pub mod designs;
 pub mod expect;
 pub mod harness;
 pub mod hunt;
+#[cfg(feature = "rdkafka")]
+pub mod soak;
 /// The properties, judged from the event log (they live with the world's log, so that every
 /// harness judges with the same functions).
 pub use pausebeat_world::properties;
