@@ -271,7 +271,10 @@ impl Soak {
             let roll = rng.gen_range(0..100);
             let (op, result) = match roll {
                 0..=34 => ("run", c.run_once().map(|_| ())),
-                35..=49 => ("resume", Ok(c.resume())),
+                35..=49 => {
+                    c.resume();
+                    ("resume", Ok(()))
+                }
                 50..=64 => ("pause", c.pause()),
                 65..=74 => ("suspend", c.suspend()),
                 75..=79 => {
