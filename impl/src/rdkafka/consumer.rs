@@ -189,7 +189,7 @@ impl ConsumerFactory for RdKafkaFactory {
 /// * `pause` / `resume` act on librdkafka's partition objects, which outlive assignments: a
 ///   partition paused, revoked and assigned again comes back **paused**; a partition newly
 ///   assigned is **not** paused (pause it in
-///   [`RebalanceHook::after_assign`](crate::RebalanceHook::after_assign), where it sticks).
+///   [`crate::RebalanceHook::after_assign`], where it sticks).
 ///   `resume` does not wake librdkafka's fetcher: the first fetch follows within ≈ 1 s
 ///   (see the measurements in the `pausebeat-tests` crate, `tests/latency.rs`).
 /// * The hook is not called for the rebalance that closing the consumer performs.

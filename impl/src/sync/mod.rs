@@ -174,7 +174,7 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// A choice in `0..n`, explored by the checker where it can (shuttle), arbitrary elsewhere.
     fn choose(n: usize) -> usize;
     /// A data choice in `0..n` (`n > 0`) that every checker explores: shuttle records it in its
-    /// schedule, loom's driver enumerates its values across explorations ([`explore`]). Outside
+    /// schedule, loom's driver enumerates its values across explorations (`explore`, feature `checkers`). Outside
     /// a checker it is 0. Used for what a scenario leaves open (when a step happens), not for
     /// scheduling.
     fn pick(n: usize) -> usize {
@@ -271,7 +271,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 }
 
 /// One execution of the code under test on a fresh virtual-time runtime: what the checkers in
-/// [`explore`] run, and what a plain run on [`Virtual<Std>`](Virtual) runs once.
+/// `explore` run (feature `checkers`), and what a plain run on [`Virtual<Std>`](Virtual) runs once.
 pub trait Model: Send + Sync + 'static {
     /// What a violating execution reports.
     type Failure: Send + 'static;
