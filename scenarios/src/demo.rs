@@ -678,18 +678,48 @@ fn print_numbers(report: &DemoReport) {
 }
 
 /// Starts a thread that ends the process with exit status 1 unless `done` is signalled (or
-/// closed) within `limit`.
-fn watchdog(rt: &StdRuntime, limit: Duration) -> Chan<StdRuntime, ()> {
+/// closed) within `limit` (`what`: the command, for the message).
+pub(crate) fn watchdog(rt: &StdRuntime, what: &str, limit: Duration) -> Chan<StdRuntime, ()> {
     let done: Chan<StdRuntime, ()> = Chan::new(rt, 1);
     let d = done.clone();
+    let what = what.to_string();
     // Detached: it either sees `done` or ends the process.
-    drop(rt.spawn("demo-watchdog", move || {
+    drop(rt.spawn(&format!("{what}-watchdog"), move || {
         if d.recv_timeout(limit) == Err(RecvError::Empty) {
-            eprintln!("demo: watchdog: not finished within {limit:?}; exiting with status 1");
+            eprintln!("{what}: watchdog: not finished within {limit:?}; exiting with status 1");
             std::process::exit(1);
         }
     }));
     done
+}
+
+/// The end of a command on the real backend (`demo`, `soak`): writes `json` to `path` (if
+/// given), prints PASSED or FAILED, and returns the exit status (1 if `ok` is false or the JSON
+/// could not be written).
+pub(crate) fn conclude(
+    what: &str,
+    mut ok: bool,
+    json: &impl Serialize,
+    path: Option<&Path>,
+) -> ExitCode {
+    if let Some(path) = path {
+        match serde_json::to_string_pretty(json)
+            .map_err(|e| e.to_string())
+            .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
+        {
+            Ok(()) => println!("wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("{what}: writing {}: {e}", path.display());
+                ok = false;
+            }
+        }
+    }
+    println!("{what} {}", if ok { "PASSED" } else { "FAILED" });
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Overrides [`DemoOptions::hard_limit`] of [`run`], in milliseconds (for testing the watchdog).
@@ -707,32 +737,14 @@ pub fn run(json: Option<&Path>) -> ExitCode {
         opts.hard_limit = Duration::from_millis(ms);
     }
     let rt = StdRuntime::new();
-    let done = watchdog(&rt, opts.hard_limit);
+    let done = watchdog(&rt, "demo", opts.hard_limit);
     println!("pausebeat demo: the vetted consumer on librdkafka's mock cluster");
     println!("{:>8}     what", "elapsed");
     let result = execute(&opts, true);
     let code = match result {
         Ok(report) => {
             print_numbers(&report);
-            let mut ok = report.passed();
-            if let Some(path) = json {
-                match serde_json::to_string_pretty(&report.numbers)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
-                {
-                    Ok(()) => println!("wrote {}", path.display()),
-                    Err(e) => {
-                        eprintln!("demo: writing {}: {e}", path.display());
-                        ok = false;
-                    }
-                }
-            }
-            println!("demo {}", if ok { "PASSED" } else { "FAILED" });
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            conclude("demo", report.passed(), &report.numbers, json)
         }
         Err(e) => {
             eprintln!("demo: {e}");

@@ -29,7 +29,7 @@ use std::time::Duration;
 use pausebeat::consumer::{Consumer, ConsumerConfig};
 use pausebeat::rdkafka::mock::{Broker, MockError, MockKafka, MockOptions};
 use pausebeat::rdkafka::{KafkaConfig, RdKafkaFactory};
-use pausebeat::sync::{AtomicBool, AtomicU64, Chan, Mutex, RecvError, Runtime, StdRuntime};
+use pausebeat::sync::{AtomicBool, AtomicU64, Mutex, Runtime, StdRuntime};
 use pausebeat::{ConsumerError, Handler, HandlerError, NoProbe, Offset, Partition, Record};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -612,37 +612,12 @@ pub fn run(opts: &SoakOptions, json: Option<&Path>) -> ExitCode {
         SoakEnd::Operations(n) => Duration::from_secs(n.saturating_mul(5)),
     } + opts.catch_up
         + Duration::from_secs(600);
-    let done: Chan<StdRuntime, ()> = Chan::new(&rt, 1);
-    let d = done.clone();
-    drop(rt.spawn("soak-watchdog", move || {
-        if d.recv_timeout(limit) == Err(RecvError::Empty) {
-            eprintln!("soak: watchdog: not finished within {limit:?}; exiting with status 1");
-            std::process::exit(1);
-        }
-    }));
+    let done = crate::demo::watchdog(&rt, "soak", limit);
     println!("pausebeat soak: the vetted consumer on librdkafka's mock cluster, random operations and faults");
     let code = match execute(opts) {
         Ok(report) => {
             print_report(&report);
-            let mut ok = report.passed();
-            if let Some(path) = json {
-                match serde_json::to_string_pretty(&report)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
-                {
-                    Ok(()) => println!("wrote {}", path.display()),
-                    Err(e) => {
-                        eprintln!("soak: writing {}: {e}", path.display());
-                        ok = false;
-                    }
-                }
-            }
-            println!("soak {}", if ok { "PASSED" } else { "FAILED" });
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            crate::demo::conclude("soak", report.passed(), &report, json)
         }
         Err(e) => {
             eprintln!("soak: {e}");

@@ -161,12 +161,8 @@ impl<P: Probe> Link<StdRuntime, P> {
         start: Instant,
         before: (Duration, bool),
     ) -> bool {
-        let bound = self.cfg.command_timeout();
         loop {
-            let now = self.rt.now();
-            let (clock, closing) = self.client_close_clock(now);
-            let outside = (now - start).saturating_sub(clock.saturating_sub(before.0));
-            let left = bound.saturating_sub(outside);
+            let (left, closing, _) = self.close_bound_left(start, before);
             if closing {
                 // No deadline while the client closes: its end rings `client_close_ended`.
                 tokio::select! {

@@ -219,6 +219,24 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         self.shared.client_closes.with(|c| c.clock(now))
     }
 
+    /// What is left of the close bound counted from `start` (the time inside client closes
+    /// not counted; `before` is the client-close clock at `start`), and whether a client close
+    /// is in progress now; and now.
+    fn close_bound_left(
+        &self,
+        start: Instant,
+        before: (Duration, bool),
+    ) -> (Duration, bool, Instant) {
+        let now = self.rt.now();
+        let (clock, closing) = self.client_close_clock(now);
+        let outside = (now - start).saturating_sub(clock.saturating_sub(before.0));
+        (
+            self.cfg.command_timeout().saturating_sub(outside),
+            closing,
+            now,
+        )
+    }
+
     /// Waits for a signal on `done` for at most the close bound counted from `start`, not
     /// counting the time the client spends inside its own closes of handles meanwhile (a
     /// restart's close, the final close): that ends when the client's close does, which no
@@ -230,12 +248,8 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         start: Instant,
         before: (Duration, bool),
     ) -> bool {
-        let bound = self.cfg.command_timeout();
         loop {
-            let now = self.rt.now();
-            let (clock, closing) = self.client_close_clock(now);
-            let outside = (now - start).saturating_sub(clock.saturating_sub(before.0));
-            let left = bound.saturating_sub(outside);
+            let (left, closing, now) = self.close_bound_left(start, before);
             let mut d = RecvArm::new(done);
             let mut e = RecvArm::new(&self.shared.client_close_ended);
             let mut select = Select::new(&self.rt, "close: wait").arm(&mut d);
