@@ -44,6 +44,7 @@ pub fn written() -> Vec<Scenario> {
         close_during_a_slow_restart(),
         fenced_under_a_slow_batch(),
         commit_hiccup_before_close(),
+        restart_with_varying_create_and_close(),
     ]
 }
 
@@ -725,4 +726,32 @@ pub fn commit_hiccup_before_close() -> Scenario {
     .run_at(0)
     .close_at(300)
     .exercises(Exercise::Faults)
+}
+
+/// Jitter on the client's own calls: from 700 s polls lose the membership; each close of a
+/// handle takes the client 0, 4 or 9 s and each creation 0 or 6 s (chosen per call); a run at
+/// 705 s and close() on app-2 at 712 s meet the restart at whatever stage those choices put it:
+/// closing the old handle, creating the new one, or done.
+pub fn restart_with_varying_create_and_close() -> Scenario {
+    Scenario::new(
+        "restart-with-varying-create-and-close",
+        "paused; polls fail with unknown member from 700 s to 720 s; a client close takes 0, 4 or 9 s and a create 0 or 6 s (chosen per call); a run at 705 s, close() on app-2 at 712 s",
+    )
+    .reference("jitter on a create or close")
+    .records(0, 2)
+    .records_at(650, 0, 1)
+    .fault(Fault::PollErrors {
+        from: secs(700),
+        until: secs(720),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::UnknownMember,
+    })
+    .fault(Fault::CloseTakesOneOf(vec![secs(0), secs(4), secs(9)]))
+    .fault(Fault::CreateTakesOneOf(vec![secs(0), secs(6)]))
+    .run_at(0)
+    .run_at(705)
+    .close_at(712)
+    .on("app-2")
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Restart))
 }

@@ -60,6 +60,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused (the failed commit itself restarts the consumer, committing through the admin API first: §3.9 beforeInit)",
     },
     Expectation {
+        scenario: "restart-with-varying-create-and-close",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick, whatever the client's closes and creates take",
+    },
+    Expectation {
         scenario: "revoked-before-hand-off",
         violates: &[Property::NoLoss],
         why: "§6 as in rebalance-while-paused: the Go consumer reads partition 0 only; p1's records are never handled",
@@ -210,6 +215,11 @@ pub const PR_1313: &[Expectation] = &[
     },
     Expectation {
         scenario: "commit-hiccup-before-close",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "restart-with-varying-create-and-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
     },

@@ -259,17 +259,25 @@ impl<R: Runtime> ConsumerFactory for World<R> {
         hook: WorldHook<R>,
     ) -> Result<WorldHandle<R>, KafkaError> {
         let sh = &*self.shared;
-        if sh.cfg.slow_create > Duration::ZERO {
-            sh.rt.sleep(sh.cfg.slow_create);
+        let c = &sh.cfg.create_choices;
+        let slow = sh.cfg.slow_create
+            + if c.is_empty() {
+                Duration::ZERO
+            } else {
+                c[sh.rt.pick(c.len())]
+            };
+        if slow > Duration::ZERO {
+            sh.rt.sleep(slow);
         }
         let signal = Arc::new(sh.rt.signal());
         let mut st = sh.state.lock();
         let now = sh.rt.now();
         st.advance(&sh.cfg, &sh.log, now);
-        if sh.cfg.slow_create > Duration::ZERO {
-            if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowCreate(_))) {
-                let d = sh.cfg.slow_create;
-                st.fault_effect(&sh.log, i, || format!("creating a consumer takes {d:?}"));
+        if slow > Duration::ZERO {
+            let slow_fault =
+                |f: &Fault| matches!(f, Fault::SlowCreate(_) | Fault::CreateTakesOneOf(_));
+            if let Some(i) = sh.cfg.first(slow_fault) {
+                st.fault_effect(&sh.log, i, || format!("creating a consumer takes {slow:?}"));
             }
         }
         if let Some(i) = sh.cfg.create_fail_at(now) {
@@ -718,7 +726,13 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     fn close(&self) -> Result<(), KafkaError> {
         let (sh, k, id) = (self.sh(), self.inner.k, self.inner.id);
         let thread = sh.rt.thread_name();
-        let slow = sh.cfg.slow_close;
+        let c = &sh.cfg.close_choices;
+        let slow = sh.cfg.slow_close
+            + if c.is_empty() {
+                Duration::ZERO
+            } else {
+                c[sh.rt.pick(c.len())]
+            };
         let mut st = sh.state.lock();
         let now = sh.rt.now();
         st.advance(&sh.cfg, &sh.log, now);
@@ -747,7 +761,9 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                 thread,
                 op: "close",
             });
-            if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowClose(_))) {
+            let slow_fault =
+                |f: &Fault| matches!(f, Fault::SlowClose(_) | Fault::CloseTakesOneOf(_));
+            if let Some(i) = sh.cfg.first(slow_fault) {
                 st.fault_effect(&sh.log, i, || format!("closing a consumer takes {slow:?}"));
             }
             drop(st);

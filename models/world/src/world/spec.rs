@@ -59,6 +59,12 @@ pub enum Fault {
     SlowCreate(Duration),
     /// A commit takes this long.
     SlowCommit(Duration),
+    /// Each `close()` of a handle takes one of these (chosen by the checkers per call, part of
+    /// the replayable schedule), on top of any `SlowClose`.
+    CloseTakesOneOf(Vec<Duration>),
+    /// Each creation of a consumer takes one of these (chosen per call), on top of any
+    /// `SlowCreate`.
+    CreateTakesOneOf(Vec<Duration>),
 }
 
 impl Fault {
@@ -70,7 +76,11 @@ impl Fault {
             | Fault::PollErrors { from, until, .. }
             | Fault::CommitFails { from, until, .. }
             | Fault::SlipAfterPause { from, until } => Some((from, until)),
-            Fault::SlowClose(_) | Fault::SlowCreate(_) | Fault::SlowCommit(_) => None,
+            Fault::SlowClose(_)
+            | Fault::SlowCreate(_)
+            | Fault::SlowCommit(_)
+            | Fault::CloseTakesOneOf(_)
+            | Fault::CreateTakesOneOf(_) => None,
         }
     }
 }

@@ -21,6 +21,9 @@ pub(super) struct Config {
     pub slow_close: Duration,
     pub slow_create: Duration,
     pub slow_commit: Duration,
+    /// Added to `slow_close` / `slow_create`, one chosen per call (empty: none).
+    pub close_choices: Vec<Duration>,
+    pub create_choices: Vec<Duration>,
 }
 
 impl Config {
@@ -67,6 +70,17 @@ impl Config {
             Fault::SlowCreate(d) => Some(*d),
             _ => None,
         });
+        let choices = |close: bool| -> Vec<Duration> {
+            spec.faults
+                .iter()
+                .find_map(|f| match f {
+                    Fault::CloseTakesOneOf(v) if close && !v.is_empty() => Some(v.clone()),
+                    Fault::CreateTakesOneOf(v) if !close && !v.is_empty() => Some(v.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        };
+        let (close_choices, create_choices) = (choices(true), choices(false));
         let slow_commit = sum(|f| match f {
             Fault::SlowCommit(d) => Some(*d),
             _ => None,
@@ -80,6 +94,8 @@ impl Config {
             members,
             slow_close,
             slow_create,
+            close_choices,
+            create_choices,
             slow_commit,
         }
     }

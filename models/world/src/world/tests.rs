@@ -989,3 +989,19 @@ fn poll_versus_close_under_shuttle() {
         assert!(model.overlapped.load() > 0 && model.apart.load() > 0, "{r}");
     }
 }
+
+#[test]
+fn a_close_and_a_create_take_the_chosen_one_of_their_durations() {
+    // Outside the checkers `pick` takes the first choice; under them every choice is explored
+    // (the catalogue's `restart-with-varying-create-and-close` kills a mutant only on some).
+    for (choices, took) in [(vec![secs(3), secs(9)], 3), (vec![secs(9), secs(3)], 9)] {
+        let spec = WorldSpec::default()
+            .fault(Fault::CloseTakesOneOf(choices.clone()))
+            .fault(Fault::CreateTakesOneOf(choices));
+        let (rt, w) = world(spec);
+        let c = create(&w, None);
+        assert_eq!(at(&rt), took, "the create");
+        c.close().unwrap();
+        assert_eq!(at(&rt), 2 * took, "the close");
+    }
+}
