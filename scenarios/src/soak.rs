@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pausebeat::consumer::{Consumer, ConsumerConfig};
-use pausebeat::rdkafka::mock::{Broker, MockError, MockKafka, MockOptions};
+use pausebeat::rdkafka::mock::{Broker, MockKafka, MockOptions};
 use pausebeat::rdkafka::{KafkaConfig, RdKafkaFactory};
 use pausebeat::sync::{AtomicBool, AtomicU64, Mutex, Runtime, StdRuntime};
 use pausebeat::{ConsumerError, Handler, HandlerError, NoProbe, Offset, Partition, Record};
@@ -68,22 +68,9 @@ impl Default for SoakOptions {
     }
 }
 
-/// Why the soak could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum SoakError {
-    /// The mock cluster failed (start, produce, fault injection).
-    #[error("mock cluster: {0}")]
-    Mock(#[from] MockError),
-    /// The rdkafka configuration was refused.
-    #[error("kafka configuration: {0}")]
-    KafkaConfig(#[from] pausebeat::rdkafka::ConfigError),
-    /// The consumer configuration was refused.
-    #[error("consumer configuration: {0}")]
-    ConsumerConfig(#[from] pausebeat::consumer::ConfigError),
-    /// Reading the group's committed offsets failed.
-    #[error("offset reader: {0}")]
-    Offsets(String),
-}
+/// Why the soak could not run: the demo's errors (the same mock cluster, configurations and
+/// consumer calls; a failed offset read is `Stuck`).
+pub type SoakError = crate::demo::DemoError;
 
 /// The soak's figures (`--json`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -491,7 +478,7 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
         .set("group.id", GROUP)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|e| SoakError::Offsets(e.to_string()))?;
+        .map_err(|e| SoakError::Stuck(format!("offset reader: {e}")))?;
 
     let mut threads = Vec::new();
     for i in 0..2u64 {
