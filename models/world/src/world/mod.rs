@@ -259,13 +259,7 @@ impl<R: Runtime> ConsumerFactory for World<R> {
         hook: WorldHook<R>,
     ) -> Result<WorldHandle<R>, KafkaError> {
         let sh = &*self.shared;
-        let c = &sh.cfg.create_choices;
-        let slow = sh.cfg.slow_create
-            + if c.is_empty() {
-                Duration::ZERO
-            } else {
-                c[sh.rt.pick(c.len())]
-            };
+        let slow = sh.cfg.slow_create + one_of(&sh.rt, &sh.cfg.create_choices);
         if slow > Duration::ZERO {
             sh.rt.sleep(slow);
         }
@@ -726,13 +720,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     fn close(&self) -> Result<(), KafkaError> {
         let (sh, k, id) = (self.sh(), self.inner.k, self.inner.id);
         let thread = sh.rt.thread_name();
-        let c = &sh.cfg.close_choices;
-        let slow = sh.cfg.slow_close
-            + if c.is_empty() {
-                Duration::ZERO
-            } else {
-                c[sh.rt.pick(c.len())]
-            };
+        let slow = sh.cfg.slow_close + one_of(&sh.rt, &sh.cfg.close_choices);
         let mut st = sh.state.lock();
         let now = sh.rt.now();
         st.advance(&sh.cfg, &sh.log, now);
@@ -788,5 +776,15 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         }
         sh.log.record(Some(id), EventKind::CloseEnd);
         Ok(())
+    }
+}
+
+/// One of `choices`, chosen by the checkers (part of the replayable schedule); zero if there
+/// are none (no choice point then).
+fn one_of<R: Runtime>(rt: &R, choices: &[Duration]) -> Duration {
+    if choices.is_empty() {
+        Duration::ZERO
+    } else {
+        choices[rt.pick(choices.len())]
     }
 }
