@@ -37,6 +37,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("no-resume-after-restart", "a restart forgets a resume asked for while it was in flight: the replacement starts paused"),
     ("restart-while-suspended", "a restart goes on creating consumers after a suspending run gave up, while its batch is still in the handler"),
     ("no-commit-retry", "a commit that failed for a transient reason is never tried again: the batch is read and handled again after a close"),
+    ("commit-after-revoke", "what a failed commit left uncommitted is committed even after its partition was revoked (and given back): a stale offset goes over the progress of whoever held it meanwhile"),
     ("outage-restarts", "a broker outage is taken for a lost membership: the consumer restarts under the same id"),
 ];
 

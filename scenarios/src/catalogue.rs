@@ -45,6 +45,7 @@ pub fn written() -> Vec<Scenario> {
         fenced_under_a_slow_batch(),
         commit_hiccup_before_close(),
         restart_with_varying_create_and_close(),
+        member_takes_over_an_uncommitted_partition(),
     ]
 }
 
@@ -94,7 +95,7 @@ impl Context {
                 "a restart in flight (polls lose the membership from 140 s to 160 s, creates fail until 230 s)"
             }
             Context::Outage => "every broker down from 140 s to 400 s",
-            Context::Rebalance => "another member joins at 148 s and leaves at 156 s",
+            Context::Rebalance => "another member joins at 148 s, consumes what it takes, and leaves at 156 s",
             Context::SlowHandler => "a 60 s batch in the handler (a run on app-3 at 145 s)",
         }
     }
@@ -117,7 +118,10 @@ impl Context {
                 from: secs(140),
                 until: secs(400),
             }),
-            Context::Rebalance => s.partitions(2).records_at(100, 1, 2).member(148, Some(156)),
+            Context::Rebalance => s
+                .partitions(2)
+                .records_at(100, 1, 2)
+                .consuming_member(148, Some(156)),
             Context::SlowHandler => s
                 .handler_takes(secs(60))
                 .records_at(140, 0, 2)
@@ -754,4 +758,33 @@ pub fn restart_with_varying_create_and_close() -> Scenario {
     .on("app-2")
     .records_may_remain()
     .exercises(Exercise::During(Op::Close, Situation::Restart))
+}
+
+/// Another instance of the service takes a partition over: the first run's commit times out
+/// (the coordinator hiccups for its whole first minute), so what it handled stays uncommitted
+/// while the consumer is paused. A member that consumes joins at 100 s, takes p1, handles what
+/// is there and what arrives at 110 s, commits it, and leaves at 290 s; p1 comes back from that
+/// commit. The run at 300 s commits p0's new record: what the failed commit left of p1 belongs
+/// to a past assignment and must not be committed over the member's progress.
+pub fn member_takes_over_an_uncommitted_partition() -> Scenario {
+    Scenario::new(
+        "member-takes-over-an-uncommitted-partition",
+        "two partitions; commits time out until 60 s (the first run's); a consuming member holds p1 from 100 s to 290 s and commits what arrives at 110 s; a run at 300 s",
+    )
+    .reference("another member consumes and commits a revoked partition")
+    .partitions(2)
+    .records(0, 3)
+    .records(1, 3)
+    .records_at(110, 1, 2)
+    .records_at(250, 0, 1)
+    .fault(Fault::CommitFails {
+        from: secs(0),
+        until: secs(60),
+        code: ErrorCode::TimedOut,
+    })
+    .consuming_member(100, Some(290))
+    .run_at(0)
+    .run_at(300)
+    .exercises(Exercise::Faults)
+    .exercises(Exercise::TakenOver)
 }

@@ -7,7 +7,7 @@
 use crate::properties::{judge, spans, Caller, Execution, Property, Rules, Span, Violation};
 use crate::scenario::{Exercise, Scenario, Situation, Step, When, MAIN};
 use pausebeat::handler::Handler;
-use pausebeat::kafka::ErrorCode;
+use pausebeat::kafka::{ErrorCode, Partition};
 use pausebeat::sync::{AbortReason, Aborted, Backend, Instant, Model, Runtime, Virtual};
 use pausebeat_world::{
     Design, Env, Event, EventKind, EventLog, Fault, Instance, LoggingHandler, Op, PollOutcome,
@@ -420,6 +420,18 @@ fn exercised(
     };
     match e {
         Exercise::Faults => faults_hit.iter().all(|h| *h),
+        Exercise::TakenOver => {
+            let assigned = |ev: &Event, p: Partition| {
+                matches!(&ev.kind, EventKind::Assigned { partitions, .. } if partitions.contains(&p))
+            };
+            events.iter().enumerate().any(|(i, ev)| match &ev.kind {
+                EventKind::OtherMemberHandled { partition, .. } => {
+                    events[..i].iter().any(|e| assigned(e, *partition))
+                        && events[i + 1..].iter().any(|e| assigned(e, *partition))
+                }
+                _ => false,
+            })
+        }
         Exercise::Concurrent(a, b) => {
             app(*a).any(|x| app(*b).any(|y| x.thread != y.thread && x.overlaps(y)))
         }

@@ -110,6 +110,9 @@ pub enum Exercise {
     Concurrent(Op, Op),
     /// The application called this operation in this situation.
     During(Op, Situation),
+    /// Another member of the group handled and committed records of a partition the design's
+    /// consumer held before, and the design's consumer was given the partition back afterwards.
+    TakenOver,
 }
 
 /// A situation an operation can be called in (see [`Exercise::During`]).
@@ -132,6 +135,10 @@ impl std::fmt::Display for Exercise {
         match self {
             Exercise::Faults => write!(f, "every fault hit an operation"),
             Exercise::Concurrent(a, b) => write!(f, "{a}() and {b}() in progress at once"),
+            Exercise::TakenOver => write!(
+                f,
+                "another member handled a partition of the consumer's, which then came back"
+            ),
             Exercise::During(op, s) => {
                 let s = match s {
                     Situation::Batch => "a batch is in the handler",
@@ -252,11 +259,25 @@ impl Scenario {
         self
     }
 
-    /// Another member joins the group at `joins` seconds and leaves at `leaves`.
+    /// Another member joins the group at `joins` seconds and leaves at `leaves`; it takes its
+    /// share of the partitions and fetches nothing (a process that joined and is stuck).
     pub fn member(mut self, joins: u64, leaves: Option<u64>) -> Self {
         self.world.members.push(OtherMember {
             joins_at: secs(joins),
             leaves_at: leaves.map(secs),
+            consumes: false,
+        });
+        self
+    }
+
+    /// Another member joins at `joins` seconds and leaves at `leaves`, and handles and commits
+    /// the records of the partitions it holds (once the design's consumer let go of them), as
+    /// another instance of the service would.
+    pub fn consuming_member(mut self, joins: u64, leaves: Option<u64>) -> Self {
+        self.world.members.push(OtherMember {
+            joins_at: secs(joins),
+            leaves_at: leaves.map(secs),
+            consumes: true,
         });
         self
     }

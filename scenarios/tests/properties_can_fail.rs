@@ -30,6 +30,7 @@ const LEAK_THREAD: u8 = 11;
 const REREAD_AFTER_COMMIT: u8 = 12;
 const NO_COMMIT: u8 = 13;
 const CREATE_DURING_SUSPEND: u8 = 14;
+const COMMIT_GOES_BACK: u8 = 15;
 
 /// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
 /// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
@@ -143,6 +144,14 @@ impl<R: Runtime, F: ConsumerFactory> ToyInstance<R, F> {
             let ahead = if self.broken == COMMIT_AHEAD { 5 } else { 0 };
             let offsets: Vec<_> = next.iter().map(|(p, o)| (*p, o + ahead)).collect();
             let _ = h.commit(&offsets);
+            if self.broken == COMMIT_GOES_BACK {
+                // A stale retry: the batch's first offsets, after the commit past them.
+                let mut first = BTreeMap::new();
+                for r in &batch {
+                    first.entry(r.partition).or_insert(r.offset);
+                }
+                let _ = h.commit(&first.into_iter().collect::<Vec<_>>());
+            }
             if self.broken == REREAD_AFTER_COMMIT {
                 // An off-by-a-batch rewind: back to the batch's first record, though committed.
                 for r in batch.iter().rev() {
@@ -340,6 +349,16 @@ fn clean_shutdown_fails_when_a_thread_outlives_close() {
 #[test]
 fn no_duplicates_fails_when_committed_records_are_read_again() {
     assert_violates::<Toy<REREAD_AFTER_COMMIT>>(&scenario(), Property::NoDuplicates);
+}
+
+#[test]
+fn no_duplicates_fails_when_a_commit_moves_the_committed_offset_back() {
+    let r = check::<Toy<COMMIT_GOES_BACK>>(&scenario());
+    assert_eq!(r.property.as_deref(), Some("no-duplicates"), "{r:#?}");
+    assert!(
+        r.message.as_deref().unwrap_or_default().contains("moves the committed offset back"),
+        "{r:#?}"
+    );
 }
 
 #[test]

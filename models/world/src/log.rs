@@ -114,6 +114,18 @@ pub enum EventKind {
         /// Per partition.
         offsets: Vec<(Partition, Offset)>,
     },
+    /// Another member of the group (a consuming [`OtherMember`](crate::OtherMember)) handled
+    /// records of a partition it holds and committed the end of them.
+    OtherMemberHandled {
+        /// Its name (`m1`, …).
+        member: String,
+        /// The partition.
+        partition: Partition,
+        /// The first record it handled.
+        from: Offset,
+        /// The offset it committed (one past the last record it handled).
+        to: Offset,
+    },
     /// A close started.
     CloseBegin,
     /// A close ended.
@@ -208,6 +220,16 @@ impl fmt::Display for EventKind {
                 }
                 Ok(())
             }
+            EventKind::OtherMemberHandled {
+                member,
+                partition,
+                from,
+                to,
+            } => write!(
+                f,
+                "member {member} handled p{partition}@{from}..p{partition}@{} and committed p{partition}@{to}",
+                to - 1
+            ),
             EventKind::CloseBegin => write!(f, "close …"),
             EventKind::CloseEnd => write!(f, "close done"),
             EventKind::Expired(e) => write!(f, "group removed the member ({e:?})"),

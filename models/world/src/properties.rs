@@ -94,12 +94,12 @@ impl Property {
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
             Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume(), and none is still in the handler when pause() returns (unless pause() was called from inside the handler); a pause whose call overlapped a resume or run on another thread is not judged (the callers left the order open)",
-            Property::NoLoss => "no commit passes a record the handler has not finished successfully, and every produced record is finished by the end of the scenario",
+            Property::NoLoss => "no commit passes a record that neither the handler finished successfully nor another member of the group handled, and every produced record is finished (by the handler or another member) by the end of the scenario",
             Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
             Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
-            Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler)",
+            Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler); and no commit moves a partition's committed offset back (below what the group committed before: the records in between, already handled, would be handed again)",
             Property::CommittedBeforeClose => "a batch the handler finished successfully while the handle that read it had held its partitions since the read is committed before that handle is closed — unless, in between, a commit failed for a lasting reason or the handle lost the partition (revoked, removed, fenced, a poll failed), a commit failed for a transient reason (timed out, broker transport) within the close bound before the close (the design was still retrying), or the close began at the very instant the batch finished (the verdict cannot have reached the design)",
         }
     }
@@ -865,12 +865,18 @@ pub fn paused_means_paused(x: &Execution<'_>) -> Option<Violation> {
     None
 }
 
-/// `no-loss`: commits never pass finished records; everything is finished by the end.
+/// `no-loss`: commits never pass unfinished records; everything is finished by the end (by the
+/// handler, or by another member of the group).
 pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
     let mut finished: BTreeMap<Partition, BTreeSet<Offset>> = BTreeMap::new();
     let mut pending: BTreeMap<&str, &Vec<(Partition, Offset)>> = BTreeMap::new();
     for e in x.events {
         match &e.kind {
+            EventKind::OtherMemberHandled {
+                partition, from, to, ..
+            } => {
+                finished.entry(*partition).or_default().extend(*from..*to);
+            }
             EventKind::HandlerBegin { records } => {
                 pending.insert(&e.thread, records);
             }
@@ -890,7 +896,7 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
                         return Some(x.violation(
                             Property::NoLoss,
                             e,
-                            format!("commit of p{p}@{o} passes p{p}@{missing}, which the handler never finished"),
+                            format!("commit of p{p}@{o} passes p{p}@{missing}, which nobody finished"),
                         ));
                     }
                 }
@@ -957,8 +963,12 @@ fn rereads(kind: &EventKind, p: Partition) -> bool {
     }
 }
 
-/// `no-duplicates`: a record finished successfully is handed again only for a cause.
+/// `no-duplicates`: a record finished successfully is handed again only for a cause, and no
+/// commit moves a committed offset back.
 pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
+    if let Some(v) = commit_went_back(x) {
+        return Some(v);
+    }
     // (partition, offset) -> (HandlerBegin, HandlerEnd) of the last successful batch holding it.
     let mut finished: BTreeMap<(Partition, Offset), (usize, usize)> = BTreeMap::new();
     let bs = batches(x.events);
@@ -1008,6 +1018,43 @@ pub fn no_duplicates(x: &Execution<'_>) -> Option<Violation> {
                     format!("p{p}@{o} handed to the handler again {why}"),
                 ));
             }
+        }
+    }
+    None
+}
+
+/// A commit that moves a partition's committed offset back: what the group committed before it
+/// (the design's own commits and those of other members) is the record of what was handled.
+fn commit_went_back(x: &Execution<'_>) -> Option<Violation> {
+    let mut committed: BTreeMap<Partition, (Offset, usize)> = BTreeMap::new();
+    for (i, e) in x.events.iter().enumerate() {
+        match &e.kind {
+            EventKind::OtherMemberHandled { partition, to, .. } => {
+                committed.insert(*partition, (*to, i));
+            }
+            EventKind::Commit { offsets } => {
+                for &(p, o) in offsets {
+                    if let Some(&(c, at)) = committed.get(&p).filter(|(c, _)| *c > o) {
+                        let by = match &x.events[at].kind {
+                            EventKind::OtherMemberHandled { member, .. } => format!("member {member}"),
+                            _ => x.events[at]
+                                .handle
+                                .map_or_else(|| "a commit".to_string(), |h| h.to_string()),
+                        };
+                        return Some(x.violation(
+                            Property::NoDuplicates,
+                            e,
+                            format!(
+                                "commit of p{p}@{o} moves the committed offset back from p{p}@{c} ({by} committed it at {}): p{p}@{o}..p{p}@{} would be handed again",
+                                x.events[at].at,
+                                c - 1
+                            ),
+                        ));
+                    }
+                    committed.insert(p, (o, i));
+                }
+            }
+            _ => {}
         }
     }
     None

@@ -56,6 +56,9 @@ pub struct Weights {
     pub fault_length: Vec<(u32, (u64, u64))>,
     /// Per mille: another member joins (and leaves).
     pub member: u32,
+    /// Per mille of those members: it consumes and commits what it takes (else it fetches
+    /// nothing).
+    pub member_consumes: u32,
     /// Later record batches (besides those at 0 s).
     pub later_records: Vec<(u32, usize)>,
 }
@@ -130,6 +133,7 @@ impl Default for Weights {
             outage_fails_creates: 400,
             fault_length: vec![(2, (1, 20)), (2, (20, 120)), (3, (200, 700))],
             member: 200,
+            member_consumes: 500,
             later_records: vec![(30, 0), (50, 1), (20, 2)],
         }
     }
@@ -262,9 +266,11 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
     if per_mille(rng, w.member) {
         let anchor = pick(rng, &w.anchor);
         let joins = near(rng, &s, anchor).max(1);
+        let leaves = joins + rng.gen_range(3..=300);
         s.members.push(Member {
             joins,
-            leaves: joins + rng.gen_range(3..=300),
+            leaves,
+            consumes: per_mille(rng, w.member_consumes),
         });
         if s.partitions == 1 {
             // A member takes a share only of a topic with partitions to spare.

@@ -31,6 +31,13 @@ pub fn candidates(s: &Sketch) -> Vec<Sketch> {
         c.members.remove(i);
         push(c);
     }
+    for i in 0..s.members.len() {
+        if s.members[i].consumes {
+            let mut c = s.clone();
+            c.members[i].consumes = false;
+            push(c);
+        }
+    }
     for i in 0..s.handler_fails.len() {
         let mut c = s.clone();
         c.handler_fails.remove(i);

@@ -30,6 +30,10 @@ pub struct Member {
     pub joins: u64,
     /// Leaves at (seconds).
     pub leaves: u64,
+    /// It handles and commits the records of the partitions it holds (corpus entries from
+    /// before this field: it does not).
+    #[serde(default)]
+    pub consumes: bool,
 }
 
 /// The error codes a generated poll or commit error may carry.
@@ -420,7 +424,11 @@ impl Sketch {
             s = s.records_at(r.at, r.partition, r.count);
         }
         for m in &self.members {
-            s = s.member(m.joins, Some(m.leaves));
+            s = if m.consumes {
+                s.consuming_member(m.joins, Some(m.leaves))
+            } else {
+                s.member(m.joins, Some(m.leaves))
+            };
         }
         for f in &self.faults {
             s = s.fault(f.fault());
@@ -477,7 +485,8 @@ impl Sketch {
             }
         }
         for m in &self.members {
-            let _ = writeln!(c, "    .member({}, Some({}))", m.joins, m.leaves);
+            let call = if m.consumes { "consuming_member" } else { "member" };
+            let _ = writeln!(c, "    .{call}({}, Some({}))", m.joins, m.leaves);
         }
         for f in &self.faults {
             let _ = writeln!(c, "    .fault({})", f.code());
@@ -543,6 +552,7 @@ mod tests {
             members: vec![Member {
                 joins: 100,
                 leaves: 160,
+                consumes: false,
             }],
             faults: vec![
                 FaultSketch::BrokerDown {

@@ -296,7 +296,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let offsets: Vec<(Partition, Offset)> = self.shared.epochs.with(|ep| {
             open.uncommitted
                 .iter()
-                .filter(|(p, (_, epoch))| !ep.revoked_since(**p, *epoch))
+                .filter(|(p, (_, epoch))| {
+                    !ep.revoked_since(**p, *epoch) || mutants::active("commit-after-revoke")
+                })
                 .map(|(p, (o, _))| (*p, *o))
                 .collect()
         });

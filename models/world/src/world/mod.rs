@@ -21,6 +21,10 @@
 //!   `auto.offset.reset=earliest`); a partition kept keeps its position, unless the membership
 //!   was lost meanwhile (max.poll or session expiry), in which case every position restarts from
 //!   the committed offset.
+//! * **Other members** take their share; a *consuming* one handles and commits every record of
+//!   its partitions (from the committed offset to the end) as soon as no member handle still
+//!   holds them — the old owner served the revocation, or is out of the group — so a partition
+//!   that comes back is read from where that member committed.
 //! * **Pause** is a per-handle, per-partition flag that survives revocation; `pause` applies
 //!   only to partitions assigned right now (so a pause in `before_assign` does not stick),
 //!   `resume` clears the flag of every partition named.

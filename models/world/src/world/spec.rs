@@ -96,13 +96,24 @@ pub fn default_class(code: ErrorCode) -> ErrorClass {
 }
 
 /// A virtual member of the consumer group (another process, not a thread): while present it
-/// takes its round-robin share of the partitions, which nobody fetches.
+/// takes its round-robin share of the partitions.
+///
+/// A *consuming* member handles the records of the partitions it holds and commits them, as
+/// another instance of the service would: once no member handle of the design still holds such
+/// a partition (the rebalance's barrier: the old owner served the revocation or left the
+/// group), it handles everything from the committed offset to the end and commits the end, each
+/// time the world moves on (logged as [`EventKind::OtherMemberHandled`]). A member that does
+/// not consume takes its share and fetches nothing (a process that joined but is stuck).
+///
+/// [`EventKind::OtherMemberHandled`]: crate::EventKind::OtherMemberHandled
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtherMember {
     /// When it joins the group.
     pub joins_at: Duration,
     /// When it leaves (`None`: it stays).
     pub leaves_at: Option<Duration>,
+    /// It handles and commits the records of the partitions it holds.
+    pub consumes: bool,
 }
 
 /// Everything a [`World`](super::World) is created from.
@@ -198,11 +209,22 @@ impl WorldSpec {
         self.faults.push(f);
         self
     }
-    /// Adds another group member.
+    /// Adds another group member that fetches nothing.
     pub fn member(mut self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
         self.members.push(OtherMember {
             joins_at,
             leaves_at,
+            consumes: false,
+        });
+        self
+    }
+    /// Adds another group member that handles and commits the records of the partitions it
+    /// holds (see [`OtherMember`]).
+    pub fn consuming_member(mut self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
+        self.members.push(OtherMember {
+            joins_at,
+            leaves_at,
+            consumes: true,
         });
         self
     }

@@ -404,6 +404,43 @@ impl<R: Runtime> State<R> {
         if changed {
             self.membership_changed(cfg);
         }
+        self.others_consume(cfg, log);
+    }
+
+    /// The consuming other members handle and commit what is in the partitions they hold, once
+    /// no member handle still holds them (the old owner served the revocation or left).
+    fn others_consume(&mut self, cfg: &Config, log: &EventLog<R>) {
+        for (j, o) in self.others.iter().enumerate() {
+            if o.member.is_none() || !cfg.members[j].consumes {
+                continue;
+            }
+            for &p in &o.target {
+                let pi = p as usize;
+                let from = self.committed[pi].unwrap_or(0);
+                if from >= self.high[pi] {
+                    continue;
+                }
+                let held = self
+                    .handles
+                    .iter()
+                    .any(|h| h.member.is_some() && !h.closed && h.assigned.contains(&p));
+                if held {
+                    continue;
+                }
+                let to = self.high[pi];
+                self.committed[pi] = Some(to);
+                tracing::debug!(member = j + 1, partition = p, from, to, "other member handles");
+                log.record(
+                    None,
+                    EventKind::OtherMemberHandled {
+                        member: format!("m{}", j + 1),
+                        partition: p,
+                        from,
+                        to,
+                    },
+                );
+            }
+        }
     }
 
     fn apply(

@@ -414,6 +414,63 @@ fn a_newly_assigned_partition_starts_at_its_committed_offset_and_a_kept_one_keep
 }
 
 #[test]
+fn a_consuming_member_handles_and_commits_once_the_old_owner_let_go() {
+    let (rt, w) = world(
+        WorldSpec::default()
+            .consuming_member(secs(10), Some(secs(30)))
+            .produce(secs(0), 1, 4)
+            .produce(secs(15), 1, 2),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    assert_eq!(rec(c.poll(secs(1))), (1, 0));
+    c.commit(&[(1, 1)]).unwrap();
+    rt.sleep(secs(12)); // m1 joined at 10 s; c1 has not served the revocation yet
+    let _ = c.assignment(); // any call moves the world on
+    assert_eq!(
+        w.snapshot().committed,
+        BTreeMap::from([(1, 1)]),
+        "the barrier holds"
+    );
+    c.poll(secs(1)).unwrap(); // serves it: p1 is m1's
+    assert_eq!(c.assignment().unwrap(), vec![0]);
+    c.commit(&[(0, 0)]).unwrap();
+    let handled = find(&w, |k| matches!(k, EventKind::OtherMemberHandled { .. }));
+    assert_eq!(
+        handled.iter().map(|e| e.2.clone()).collect::<Vec<_>>(),
+        vec![EventKind::OtherMemberHandled {
+            member: "m1".into(),
+            partition: 1,
+            from: 1,
+            to: 4
+        }],
+        "from the committed offset to the end"
+    );
+    rt.sleep(secs(10)); // t = 23: the records produced at 15 s are m1's too
+    let _ = c.assignment();
+    assert_eq!(w.snapshot().committed.get(&1), Some(&6));
+    c.poll(secs(100)).unwrap(); // m1 leaves at 30 s: p1 comes back from its commit
+    assert_eq!(at(&rt), 30);
+    assert_eq!(c.assignment().unwrap(), vec![0, 1]);
+    assert_eq!(drain(&c), vec![], "m1 handled everything");
+    // A member that does not consume leaves the records to whoever gets them next.
+    let (rt, w) = world(
+        WorldSpec::default()
+            .member(secs(10), Some(secs(30)))
+            .produce(secs(0), 1, 4),
+    );
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    rt.sleep(secs(12));
+    c.poll(secs(1)).unwrap(); // p1 is m1's
+    rt.sleep(secs(20));
+    c.poll(secs(1)).unwrap(); // t = 32: p1 is back
+    assert_eq!(c.assignment().unwrap(), vec![0, 1]);
+    assert_eq!(drain(&c).len(), 4);
+    assert!(find(&w, |k| matches!(k, EventKind::OtherMemberHandled { .. })).is_empty());
+}
+
+#[test]
 fn pause_survives_a_revoke_and_reassign() {
     let (rt, w) = world(
         WorldSpec::default()
