@@ -421,9 +421,7 @@ fn exercised(
     match e {
         Exercise::Faults => faults_hit.iter().all(|h| *h),
         Exercise::TakenOver => {
-            let assigned = |ev: &Event, p: Partition| {
-                matches!(&ev.kind, EventKind::Assigned { partitions, .. } if partitions.contains(&p))
-            };
+            let assigned = |ev: &Event, p: Partition| matches!(&ev.kind, EventKind::Assigned { partitions, .. } if partitions.contains(&p));
             events.iter().enumerate().any(|(i, ev)| match &ev.kind {
                 EventKind::OtherMemberHandled { partition, .. } => {
                     events[..i].iter().any(|e| assigned(e, *partition))

@@ -356,7 +356,10 @@ fn no_duplicates_fails_when_a_commit_moves_the_committed_offset_back() {
     let r = check::<Toy<COMMIT_GOES_BACK>>(&scenario());
     assert_eq!(r.property.as_deref(), Some("no-duplicates"), "{r:#?}");
     assert!(
-        r.message.as_deref().unwrap_or_default().contains("moves the committed offset back"),
+        r.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("moves the committed offset back"),
         "{r:#?}"
     );
 }

@@ -873,7 +873,10 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
     for e in x.events {
         match &e.kind {
             EventKind::OtherMemberHandled {
-                partition, from, to, ..
+                partition,
+                from,
+                to,
+                ..
             } => {
                 finished.entry(*partition).or_default().extend(*from..*to);
             }
@@ -896,7 +899,9 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
                         return Some(x.violation(
                             Property::NoLoss,
                             e,
-                            format!("commit of p{p}@{o} passes p{p}@{missing}, which nobody finished"),
+                            format!(
+                                "commit of p{p}@{o} passes p{p}@{missing}, which nobody finished"
+                            ),
                         ));
                     }
                 }
@@ -1036,7 +1041,9 @@ fn commit_went_back(x: &Execution<'_>) -> Option<Violation> {
                 for &(p, o) in offsets {
                     if let Some(&(c, at)) = committed.get(&p).filter(|(c, _)| *c > o) {
                         let by = match &x.events[at].kind {
-                            EventKind::OtherMemberHandled { member, .. } => format!("member {member}"),
+                            EventKind::OtherMemberHandled { member, .. } => {
+                                format!("member {member}")
+                            }
                             _ => x.events[at]
                                 .handle
                                 .map_or_else(|| "a commit".to_string(), |h| h.to_string()),

@@ -485,7 +485,11 @@ impl Sketch {
             }
         }
         for m in &self.members {
-            let call = if m.consumes { "consuming_member" } else { "member" };
+            let call = if m.consumes {
+                "consuming_member"
+            } else {
+                "member"
+            };
             let _ = writeln!(c, "    .{call}({}, Some({}))", m.joins, m.leaves);
         }
         for f in &self.faults {

@@ -194,7 +194,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             // says there is nothing left to read.
             return;
         }
-        let Some(run) = self.run.as_ref().filter(|r| r.outcome.is_none()) else {
+        let Some(run) = self.run.as_ref().filter(|r| r.stage.going()) else {
             return;
         };
         let assign_deadline = run.assign_deadline;

@@ -20,10 +20,13 @@
 //!                 (any) ── close ──▶ Stopped
 //! ```
 //!
-//! Inside `Open` the owner either *consumes* (a run is active, or the mode is `Running`: poll,
-//! collect a batch, hand it to the handler thread, commit after it succeeded) or *maintains*
-//! (paused: partitions paused, one short poll every heartbeat interval, any record that slips
-//! through is rewound). Whenever it is not inside a consumer call it waits on one `Select` over
+//! Inside `Open` the owner's [`Duty`] is either to *consume* (a run is going, or the mode is
+//! `Running`: poll, collect a batch, hand it to the handler thread, commit after it succeeded)
+//! or to *maintain* (paused: partitions paused, one short poll every heartbeat interval, any
+//! record that slips through is rewound); [`next_open_step`] decides each step from the duty
+//! (hand, poll of a [`PollKind`], or wait). A run is [`RunStage::Going`] until a poll finds
+//! nothing new (or it is interrupted or out of time), then `Over` until the batch in the
+//! handler is back and it replies. Whenever it is not inside a consumer call it waits on one `Select` over
 //! its command channel, the resume wake-up channel and the handler's verdicts, with the next
 //! poll's deadline, so no request waits longer than the consumer call in progress.
 //!
@@ -199,8 +202,8 @@ struct ActiveRun<R: Runtime> {
     caught_up: bool,
     /// How long the run waits for the group to assign partitions.
     assign_deadline: Instant,
-    /// Set when the run is over; the reply goes once no batch is in the handler.
-    outcome: Option<Result<(), ConsumerError>>,
+    /// Going, or over (its reply goes once no batch is in the handler).
+    stage: RunStage,
     /// Interrupted by `pause()` / `suspend()`: the interrupter reports the state change.
     interrupted: bool,
     /// The run made its one attempt to open a consumer ahead of the restart backoff.
@@ -208,6 +211,79 @@ struct ActiveRun<R: Runtime> {
     /// The run's closing pause or suspend began before its reply (it ended while a batch was
     /// still in the handler: fetching stopped then) and was reported at that moment.
     closing_began: bool,
+}
+
+/// The stages of a run.
+enum RunStage {
+    /// Consuming: records are read and handed until a poll finds nothing new.
+    Going,
+    /// Over with this outcome (caught up, interrupted, or out of time); the run returns the
+    /// consumer to the requested mode and replies once no batch is in the handler.
+    Over(Result<(), ConsumerError>),
+}
+
+impl RunStage {
+    fn going(&self) -> bool {
+        matches!(self, RunStage::Going)
+    }
+}
+
+/// What an open consumer is for at this moment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Duty {
+    /// A run is going or the application resumed: read records and hand them to the handler.
+    Consume,
+    /// Paused (or suspended with a batch still in the handler): keep the membership with
+    /// maintenance polls; fetch nothing.
+    Maintain,
+}
+
+/// The next thing the owner does with its open consumer, decided by [`next_open_step`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum OpenStep {
+    /// Hand the collected records to the handler.
+    Hand,
+    /// Poll the handle.
+    Poll(PollKind),
+    /// Wait (for a command, a wake-up, the handler's verdict) until then.
+    Wait(Instant),
+}
+
+/// What an open consumer's step does: with a batch in the handler, only maintenance polls (when
+/// due) while the next batch collects; consuming, hand a collected batch, else read (a drain if
+/// a batch is being collected) unless a backoff holds it; a maintenance poll when the heartbeat
+/// interval since the last poll ran out; otherwise wait for whichever comes first.
+fn next_open_step(
+    duty: Duty,
+    handler_busy: bool,
+    flush: bool,
+    collecting: bool,
+    now: Instant,
+    not_before: Instant,
+    maintenance_due: Instant,
+) -> OpenStep {
+    let consume = duty == Duty::Consume;
+    if handler_busy {
+        if now >= maintenance_due {
+            OpenStep::Poll(PollKind::Maintenance)
+        } else {
+            OpenStep::Wait(maintenance_due)
+        }
+    } else if consume && flush && collecting {
+        OpenStep::Hand
+    } else if consume && now >= not_before {
+        OpenStep::Poll(if collecting {
+            PollKind::Drain
+        } else {
+            PollKind::Consume
+        })
+    } else if now >= maintenance_due {
+        OpenStep::Poll(PollKind::Maintenance)
+    } else if consume {
+        OpenStep::Wait(not_before.min(maintenance_due))
+    } else {
+        OpenStep::Wait(maintenance_due)
+    }
 }
 
 /// Static instance ids: the configured id first, then `<id>-r<N>`. An id a created handle held
@@ -373,12 +449,22 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     /// A run is in progress and not over yet.
     fn run_active(&self) -> bool {
-        self.run.as_ref().is_some_and(|r| r.outcome.is_none())
+        self.run.as_ref().is_some_and(|r| r.stage.going())
     }
 
-    /// Whether records are being consumed: a run is active, or the application resumed.
+    /// What the consumer is for now: consuming while a run is going or the application
+    /// resumed (`resume()` sets the mode without waiting for the owner), else maintaining.
+    fn duty(&self) -> Duty {
+        if self.run_active() || self.shared.mode() == Mode::Running {
+            Duty::Consume
+        } else {
+            Duty::Maintain
+        }
+    }
+
+    /// Whether records are being consumed ([`Duty::Consume`]).
     fn consuming(&self) -> bool {
-        self.run_active() || self.shared.mode() == Mode::Running
+        self.duty() == Duty::Consume
     }
 
     fn open_mut(&mut self) -> Option<&mut Open<F::Handle>> {
@@ -435,7 +521,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             report: RunReport::default(),
             caught_up: false,
             assign_deadline: self.rt.now() + self.cfg.assign_timeout(),
-            outcome: None,
+            stage: RunStage::Going,
             interrupted: false,
             tried_open: false,
             closing_began: false,
@@ -444,8 +530,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     fn interrupt_run(&mut self, by: &'static str) {
         if let Some(run) = &mut self.run {
-            if run.outcome.is_none() {
-                run.outcome = Some(Err(ConsumerError::Interrupted(by)));
+            if run.stage.going() {
+                run.stage = RunStage::Over(Err(ConsumerError::Interrupted(by)));
                 run.interrupted = true;
             }
         }
@@ -455,8 +541,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let after = self.shared.mode();
         let mut began = false;
         if let Some(run) = &mut self.run {
-            if run.outcome.is_none() {
-                run.outcome = Some(result);
+            if run.stage.going() {
+                run.stage = RunStage::Over(result);
                 // With a batch still in the handler the reply waits for it, but fetching stops
                 // now (the run is over): the closing pause or suspend begins now, and is
                 // reported so (the suspend's close comes when the batch is back).
@@ -518,7 +604,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             }
             Phase::Restarting(r) => {
                 let (at, cause) = (r.retry_at, r.cause.clone());
-                let run = self.run.as_mut().filter(|r| r.outcome.is_none());
+                let run = self.run.as_mut().filter(|r| r.stage.going());
                 let run_tries_now = run.as_ref().is_some_and(|r| !r.tried_open);
                 let run_gives_up = run.as_ref().is_some_and(|r| at > r.assign_deadline);
                 if let Some(r) = run {
@@ -539,7 +625,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn step_open(&mut self, now: Instant) {
-        let consuming = self.consuming();
+        let duty = self.duty();
+        let consuming = duty == Duty::Consume;
         self.shared.set_fetch_target(consuming);
         if !consuming {
             self.rewind_pending();
@@ -555,29 +642,19 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         };
         let busy = self.worker.busy;
         let Some(open) = self.open_mut() else { return };
-        let due = open.last_poll + heartbeat;
-        if busy {
-            // A batch is in the handler: keep the membership, collect the next batch.
-            if now >= due {
-                self.poll(PollKind::Maintenance)
-            } else {
-                self.wait(Some(due))
-            }
-        } else if consuming && open.flush && !open.pending.records.is_empty() {
-            self.hand_batch()
-        } else if consuming && now >= open.not_before {
-            if open.pending.records.is_empty() {
-                self.poll(PollKind::Consume)
-            } else {
-                self.poll(PollKind::Drain)
-            }
-        } else if now >= due {
-            self.poll(PollKind::Maintenance)
-        } else if consuming {
-            let until = open.not_before.min(due);
-            self.wait(Some(until))
-        } else {
-            self.wait(Some(due))
+        let next = next_open_step(
+            duty,
+            busy,
+            open.flush,
+            !open.pending.records.is_empty(),
+            now,
+            open.not_before,
+            open.last_poll + heartbeat,
+        );
+        match next {
+            OpenStep::Hand => self.hand_batch(),
+            OpenStep::Poll(kind) => self.poll(kind),
+            OpenStep::Wait(until) => self.wait(Some(until)),
         }
     }
 
@@ -623,10 +700,10 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let Some(run) = &mut self.run else {
             return false;
         };
-        if run.outcome.is_none() && run.caught_up && nothing_pending {
-            run.outcome = Some(Ok(()));
+        if run.stage.going() && run.caught_up && nothing_pending {
+            run.stage = RunStage::Over(Ok(()));
         }
-        if run.outcome.is_none() {
+        if run.stage.going() {
             return false;
         }
         let Some(run) = self.run.take() else {
@@ -667,7 +744,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         self.note(DesignEvent::RunEnded);
         let mut report = run.report;
         report.ended_in = self.shared.state();
-        let result = run.outcome.unwrap_or(Ok(())).map(|()| report);
+        let outcome = match run.stage {
+            RunStage::Over(o) => o,
+            RunStage::Going => Ok(()), // a run is taken only once over (checked above)
+        };
+        let result = outcome.map(|()| report);
         tracing::debug!(consumer = self.cfg.name(), ?result, "run ended");
         for r in run.replies {
             let _ = r.try_send(RunReply {
@@ -699,6 +780,57 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Drop for Owner<R, F, P> {
                 r.close();
             }
             let _ = self.exited.try_send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_open_step, Duty, OpenStep, PollKind};
+    use crate::sync::Instant;
+    use std::time::Duration;
+
+    fn at(s: u64) -> Instant {
+        Instant::from_origin(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn the_open_step_follows_the_duty() {
+        use Duty::{Consume, Maintain};
+        use OpenStep::{Hand, Poll, Wait};
+        // (duty, handler busy, flush, collecting, now, not_before, maintenance due) -> step
+        let table = [
+            ((Consume, true, true, true, 5, 0, 10), Wait(at(10))),
+            (
+                (Consume, true, false, false, 10, 0, 10),
+                Poll(PollKind::Maintenance),
+            ),
+            ((Consume, false, true, true, 5, 0, 10), Hand),
+            (
+                (Consume, false, false, true, 5, 0, 10),
+                Poll(PollKind::Drain),
+            ),
+            (
+                (Consume, false, false, false, 5, 0, 10),
+                Poll(PollKind::Consume),
+            ),
+            ((Consume, false, false, false, 5, 7, 10), Wait(at(7))),
+            (
+                (Consume, false, false, false, 10, 12, 10),
+                Poll(PollKind::Maintenance),
+            ),
+            ((Maintain, false, true, true, 5, 0, 10), Wait(at(10))),
+            (
+                (Maintain, false, false, false, 10, 0, 10),
+                Poll(PollKind::Maintenance),
+            ),
+        ];
+        for ((duty, busy, flush, collecting, now, nb, due), want) in table {
+            let got = next_open_step(duty, busy, flush, collecting, at(now), at(nb), at(due));
+            assert_eq!(
+                got, want,
+                "{duty:?} busy={busy} flush={flush} collecting={collecting} now={now}"
+            );
         }
     }
 }

@@ -429,7 +429,13 @@ impl<R: Runtime> State<R> {
                 }
                 let to = self.high[pi];
                 self.committed[pi] = Some(to);
-                tracing::debug!(member = j + 1, partition = p, from, to, "other member handles");
+                tracing::debug!(
+                    member = j + 1,
+                    partition = p,
+                    from,
+                    to,
+                    "other member handles"
+                );
                 log.record(
                     None,
                     EventKind::OtherMemberHandled {
