@@ -46,6 +46,7 @@ pub fn written() -> Vec<Scenario> {
         commit_hiccup_before_close(),
         restart_with_varying_create_and_close(),
         member_takes_over_an_uncommitted_partition(),
+        rejoin_under_a_slow_batch(),
     ]
 }
 
@@ -787,4 +788,28 @@ pub fn member_takes_over_an_uncommitted_partition() -> Scenario {
     .run_at(300)
     .exercises(Exercise::Faults)
     .exercises(Exercise::TakenOver)
+}
+
+/// Found by `hunt` (go-original, seed 1): the brokers are down from 50 s to 100 s while the
+/// first run's batch is in the handler for 200 s, so the group expires the member at 95 s.
+/// The Go mid-batch pause timer fires at 150 s and its heartbeat rejoins: the partition is
+/// assigned again and its fetch position reset to the committed offset (none yet: 0). The
+/// batch then succeeds and is committed; the next run must not read it again past that commit.
+pub fn rejoin_under_a_slow_batch() -> Scenario {
+    Scenario::new(
+        "rejoin-under-a-slow-batch",
+        "the brokers are down from 50 s to 100 s (the session expires) while a 200 s batch is in the handler; the mid-batch timer's heartbeat rejoins at 150 s; the batch is committed at 200 s; the next run at 1000 s",
+    )
+    .reference("a rejoin while a batch is in the handler")
+    .records(0, 1)
+    .records_at(700, 0, 1)
+    .fault(Fault::BrokerDown {
+        from: secs(50),
+        until: secs(100),
+    })
+    .mid_batch_timer()
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(1000)
+    .exercises(Exercise::Faults)
 }

@@ -65,6 +65,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick, whatever the client's closes and creates take",
     },
     Expectation {
+        scenario: "rejoin-under-a-slow-batch",
+        violates: &[Property::NoDuplicates],
+        why: "new, found by hunt (§3.3 commit after the batch): the batch read before the session expired is committed after the mid-batch heartbeat's rejoin reset the fetch position to the old committed offset, so the next run hands it again past its own commit (the Go consumer never checks that its partitions were reassigned under the batch)",
+    },
+    Expectation {
         scenario: "revoked-before-hand-off",
         violates: &[Property::NoLoss],
         why: "§6 as in rebalance-while-paused: the Go consumer reads partition 0 only; p1's records are never handled",
@@ -222,6 +227,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "restart-with-varying-create-and-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "rejoin-under-a-slow-batch",
+        violates: &[Property::NoDuplicates],
+        why: "as go-original: the PR does not change the commit after a batch",
     },
     Expectation {
         scenario: "quick-reopen-after-suspend",

@@ -27,6 +27,8 @@ pub struct Weights {
     /// Per mille: the Go consumer's mid-batch pause timer (max.poll / 2 into a batch; the
     /// designs that have none ignore it).
     pub mid_batch_timer: u32,
+    /// Per mille: batches of 2 records, so a run hands several batches to the handler.
+    pub small_batches: u32,
     /// Seconds a batch takes in the handler (0: the zero-time hand-off; ≥ 60 s: runs that end
     /// close to the next tick or run; 150 s: max.poll / 2, when the Go mid-batch timer fires).
     pub handler_delay: Vec<(u32, u64)>,
@@ -103,6 +105,7 @@ impl Default for Weights {
             suspend: 350,
             retry: 150,
             mid_batch_timer: 100,
+            small_batches: 150,
             handler_delay: vec![(40, 1), (10, 0), (15, 5), (15, 65), (8, 150), (12, 200)],
             handler_fails: 80,
             threads: vec![(35, 1), (45, 2), (20, 3)],
@@ -173,6 +176,7 @@ pub fn sketch(rng: &mut ChaCha8Rng, w: &Weights, target: &Target) -> Sketch {
         retry: per_mille(rng, w.retry),
         mid_batch_timer: per_mille(rng, w.mid_batch_timer),
         handler_delay: pick(rng, &w.handler_delay),
+        small_batches: per_mille(rng, w.small_batches),
         records: vec![],
         ..Sketch::default()
     };

@@ -81,6 +81,9 @@ pub fn candidates(s: &Sketch) -> Vec<Sketch> {
         let mut c = s.clone();
         c.mid_batch_timer = false;
         push(c);
+        let mut c = s.clone();
+        c.small_batches = false;
+        push(c);
         if s.period != 300 {
             let mut c = s.clone();
             c.period = 300;

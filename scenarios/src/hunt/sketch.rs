@@ -285,6 +285,10 @@ pub struct Sketch {
     /// The Go consumer's mid-batch pause timer.
     #[serde(default)]
     pub mid_batch_timer: bool,
+    /// Batches of 2 records (instead of the Go default's 10,000): runs hand several batches to
+    /// the handler, so what happens between batches (the Go mid-batch pause) comes into play.
+    #[serde(default)]
+    pub small_batches: bool,
     /// Seconds a batch takes in the handler (1 by default).
     pub handler_delay: u64,
     /// Windows in which the handler fails its batches.
@@ -312,6 +316,7 @@ impl Default for Sketch {
             suspend: false,
             retry: false,
             mid_batch_timer: false,
+            small_batches: false,
             handler_delay: 1,
             handler_fails: vec![],
             steps: vec![],
@@ -384,6 +389,7 @@ impl Sketch {
             + u64::from(self.suspend)
             + u64::from(self.retry)
             + u64::from(self.mid_batch_timer)
+            + u64::from(self.small_batches)
             + u64::from(self.period != 300)
             + u64::from(self.handler_delay != 1)
             + self.handler_fails.len() as u64;
@@ -446,6 +452,9 @@ impl Sketch {
         if self.mid_batch_timer {
             s = s.mid_batch_timer();
         }
+        if self.small_batches {
+            s = s.timing(|t| t.batch_size = 2);
+        }
         if self.handler_delay != 1 {
             s = s.handler_takes(secs(self.handler_delay));
         }
@@ -506,6 +515,9 @@ impl Sketch {
         }
         if self.mid_batch_timer {
             let _ = writeln!(c, "    .mid_batch_timer()");
+        }
+        if self.small_batches {
+            let _ = writeln!(c, "    .timing(|t| t.batch_size = 2)");
         }
         if self.handler_delay != 1 {
             let _ = writeln!(c, "    .handler_takes(secs({}))", self.handler_delay);
@@ -573,6 +585,7 @@ mod tests {
             suspend: true,
             retry: false,
             mid_batch_timer: false,
+            small_batches: false,
             handler_delay: 65,
             handler_fails: vec![],
             steps: vec![StepSketch {
