@@ -47,6 +47,7 @@ pub fn written() -> Vec<Scenario> {
         restart_with_varying_create_and_close(),
         member_takes_over_an_uncommitted_partition(),
         rejoin_under_a_slow_batch(),
+        batches_across_partitions(),
     ]
 }
 
@@ -812,4 +813,22 @@ pub fn rejoin_under_a_slow_batch() -> Scenario {
     .run_at(0)
     .run_at(1000)
     .exercises(Exercise::Faults)
+}
+
+/// Found by `hunt` (go-original, seed 1, batches of 2): three partitions whose records share
+/// batches; runs at 0 s and 300 s, then the consumer is closed. Every batch the handler
+/// finished must be committed, on every partition it holds, before the close.
+pub fn batches_across_partitions() -> Scenario {
+    Scenario::new(
+        "batches-across-partitions",
+        "three partitions (2, 1 and 1 records), batches of 2 records; runs at 0 s and 300 s; closed at the end",
+    )
+    .reference("batches holding records of several partitions")
+    .partitions(3)
+    .records(0, 2)
+    .records(1, 1)
+    .records(2, 1)
+    .timing(|t| t.batch_size = 2)
+    .run_at(0)
+    .run_at(300)
 }

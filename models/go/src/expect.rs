@@ -65,6 +65,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick, whatever the client's closes and creates take",
     },
     Expectation {
+        scenario: "batches-across-partitions",
+        violates: &[Property::CommittedBeforeClose],
+        why: "§3.3 with §6: a batch is committed with CommitMessage of its last record only, which covers that record's partition (the Go topics have one); the batch's records of other partitions are handled and never committed",
+    },
+    Expectation {
         scenario: "rejoin-under-a-slow-batch",
         violates: &[Property::NoDuplicates],
         why: "new, found by hunt (§3.3 commit after the batch): the batch read before the session expired is committed after the mid-batch heartbeat's rejoin reset the fetch position to the old committed offset, so the next run hands it again past its own commit (the Go consumer never checks that its partitions were reassigned under the batch)",
@@ -227,6 +232,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "restart-with-varying-create-and-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "batches-across-partitions",
+        violates: &[Property::CommittedBeforeClose],
+        why: "§3.3 with §6 as go-original: the PR does not change the commit after a batch",
     },
     Expectation {
         scenario: "rejoin-under-a-slow-batch",
