@@ -48,6 +48,7 @@ pub fn written() -> Vec<Scenario> {
         member_takes_over_an_uncommitted_partition(),
         rejoin_under_a_slow_batch(),
         batches_across_partitions(),
+        run_after_failing_polls(),
     ]
 }
 
@@ -831,4 +832,32 @@ pub fn batches_across_partitions() -> Scenario {
     .timing(|t| t.batch_size = 2)
     .run_at(0)
     .run_at(300)
+}
+
+/// Found by `hunt` (pr-1313, seed 1, 30 minutes): polls fail with max.poll exceeded from 100 s
+/// to 300 s while the consumer is paused (restarts, each failing again), 65 s batches, a run on
+/// `app-2` at an instant the checkers choose in 362–366 s and a last run at 900 s. No record may
+/// be handed again past a commit that covered it.
+pub fn run_after_failing_polls() -> Scenario {
+    Scenario::new(
+        "run-after-failing-polls",
+        "polls fail with max.poll exceeded from 100 s to 300 s; 65 s batches; a run on app-2 at 362-366 s (chosen); runs at 0 s and 900 s",
+    )
+    .reference("restarts, then a run from another thread")
+    .records(0, 1)
+    .records_at(200, 0, 1)
+    .records_at(600, 0, 1)
+    .fault(Fault::PollErrors {
+        from: secs(100),
+        until: secs(300),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::MaxPollExceeded,
+    })
+    .handler_takes(secs(65))
+    .run_at(0)
+    .run_at(362)
+    .on("app-2")
+    .between(362, 366)
+    .run_at(900)
+    .exercises(Exercise::Faults)
 }

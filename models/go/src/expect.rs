@@ -65,6 +65,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick, whatever the client's closes and creates take",
     },
     Expectation {
+        scenario: "run-after-failing-polls",
+        violates: &[Property::ResumeEffective],
+        why: "§5(c)-5: the restarted consumer's first assignment is served by the heartbeat's poll while the app-2 run's resume() reads the assignment (still empty) and resumes nothing; the rebalance callback paused the new partition, which stays paused",
+    },
+    Expectation {
         scenario: "batches-across-partitions",
         violates: &[Property::CommittedBeforeClose],
         why: "§3.3 with §6: a batch is committed with CommitMessage of its last record only, which covers that record's partition (the Go topics have one); the batch's records of other partitions are handled and never committed",
@@ -232,6 +237,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "restart-with-varying-create-and-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "run-after-failing-polls",
+        violates: &[Property::NoDuplicates, Property::ResumeEffective, Property::HandleExclusive],
+        why: "§5(c)-1: the buffered resume lets the run poll while the heartbeat still polls; the heartbeat rewinds a record the run already handled and committed, which the next run reads again; §5(c)-5 as go-original on other schedules",
     },
     Expectation {
         scenario: "batches-across-partitions",
