@@ -26,7 +26,7 @@
 use pausebeat::kafka::Partition;
 pub use pausebeat_world::Op;
 use pausebeat_world::Timing;
-use pausebeat_world::{Fault, OtherMember, WorldSpec};
+use pausebeat_world::{Fault, WorldSpec};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -262,11 +262,7 @@ impl Scenario {
     /// Another member joins the group at `joins` seconds and leaves at `leaves`; it takes its
     /// share of the partitions and fetches nothing (a process that joined and is stuck).
     pub fn member(mut self, joins: u64, leaves: Option<u64>) -> Self {
-        self.world.members.push(OtherMember {
-            joins_at: secs(joins),
-            leaves_at: leaves.map(secs),
-            consumes: false,
-        });
+        self.world = self.world.member(secs(joins), leaves.map(secs));
         self
     }
 
@@ -274,11 +270,7 @@ impl Scenario {
     /// the records of the partitions it holds (once the design's consumer let go of them), as
     /// another instance of the service would.
     pub fn consuming_member(mut self, joins: u64, leaves: Option<u64>) -> Self {
-        self.world.members.push(OtherMember {
-            joins_at: secs(joins),
-            leaves_at: leaves.map(secs),
-            consumes: true,
-        });
+        self.world = self.world.consuming_member(secs(joins), leaves.map(secs));
         self
     }
 

@@ -210,21 +210,24 @@ impl WorldSpec {
         self
     }
     /// Adds another group member that fetches nothing.
-    pub fn member(mut self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
-        self.members.push(OtherMember {
-            joins_at,
-            leaves_at,
-            consumes: false,
-        });
-        self
+    pub fn member(self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
+        self.other_member(joins_at, leaves_at, false)
     }
     /// Adds another group member that handles and commits the records of the partitions it
     /// holds (see [`OtherMember`]).
-    pub fn consuming_member(mut self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
+    pub fn consuming_member(self, joins_at: Duration, leaves_at: Option<Duration>) -> Self {
+        self.other_member(joins_at, leaves_at, true)
+    }
+    fn other_member(
+        mut self,
+        joins_at: Duration,
+        leaves_at: Option<Duration>,
+        consumes: bool,
+    ) -> Self {
         self.members.push(OtherMember {
             joins_at,
             leaves_at,
-            consumes: true,
+            consumes,
         });
         self
     }
