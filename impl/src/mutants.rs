@@ -38,6 +38,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("restart-while-suspended", "a restart goes on creating consumers after a suspending run gave up, while its batch is still in the handler"),
     ("no-commit-retry", "a commit that failed for a transient reason is never tried again: the batch is read and handled again after a close"),
     ("commit-after-revoke", "what a failed commit left uncommitted is committed even after its partition was revoked (and given back): a stale offset goes over the progress of whoever held it meanwhile"),
+    ("pending-kept-across-revoke", "records read and not yet handed are kept when a rebalance revokes their partition: handed after it comes back, they are read and handed again"),
+    ("close-counts-client-calls", "close() counts the time the client spends creating a consumer or committing against its bound: it gives up inside a slow create or commit, leaving the owner running"),
     ("outage-restarts", "a broker outage is taken for a lost membership: the consumer restarts under the same id"),
 ];
 

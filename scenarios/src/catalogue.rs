@@ -49,6 +49,10 @@ pub fn written() -> Vec<Scenario> {
         rejoin_under_a_slow_batch(),
         batches_across_partitions(),
         run_after_failing_polls(),
+        closing_pause_meets_a_run(),
+        close_during_a_slow_create(),
+        revoked_while_held(),
+        close_during_a_slow_commit(),
     ]
 }
 
@@ -860,4 +864,97 @@ pub fn run_after_failing_polls() -> Scenario {
     .between(362, 366)
     .run_at(900)
     .exercises(Exercise::Faults)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (28 minutes, shrunk): a job's
+/// run-then-pause on one thread meets another thread's run. The 1200 s run on main is
+/// interrupted by a suspend on app-2, whose run follows at once; each job's closing pause (or
+/// suspend) must be the consumer's own, applied as its run ends, not a call after it: a
+/// `pause()` called once main's run returned interrupted app-2's run, app-2's closing pause
+/// then interrupted main's last run, and the record of 700 s was never handled.
+pub fn closing_pause_meets_a_run() -> Scenario {
+    Scenario::new(
+        "closing-pause-meets-a-run",
+        "batches of 2 taking 200 s; records at 300 s and 700 s; runs at 0 s and 1200 s; suspend() and a run on app-2 at 1300 s; a last run at 1600 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records_at(300, 0, 2)
+    .records_at(700, 0, 1)
+    .timing(|t| t.batch_size = 2)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(1200)
+    .suspend_at(1300)
+    .on("app-2")
+    .run_at(1300)
+    .on("app-2")
+    .run_at(1600)
+    .exercises(Exercise::Concurrent(Op::Run, Op::Run))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (shrunk): creating a consumer takes the
+/// client 24 s, and polls fail as fenced from 300 s, so the consumer is replaced again and
+/// again; close() at 420 s arrives while the client creates one. The client's create cannot
+/// be cut short: close() must wait for it (the time is not counted against its bound, as for
+/// the client's closes), then close what it created and stop every thread.
+pub fn close_during_a_slow_create() -> Scenario {
+    Scenario::new(
+        "close-during-a-slow-create",
+        "creating a consumer takes 24 s; polls fail as fenced from 300 s to 500 s (restarts); close() at 420 s, inside a create",
+    )
+    .reference("found by pausebeat hunt")
+    .fault(Fault::SlowCreate(secs(24)))
+    .fault(Fault::PollErrors {
+        from: secs(300),
+        until: secs(500),
+        class: ErrorClass::Fatal,
+        code: ErrorCode::Fenced,
+    })
+    .run_at(0)
+    .close_at(420)
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Restart))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (shrunk): two partitions, batches of 2
+/// taking 200 s. Records of p1 read while a batch is in the handler wait for their turn; a
+/// member joins at 452 s and takes p1, and gives it back at 541 s. What was held of p1 belongs
+/// to the old assignment: the partition is read again from its committed offset, so handing
+/// the held records too hands them twice.
+pub fn revoked_while_held() -> Scenario {
+    Scenario::new(
+        "revoked-while-held",
+        "two partitions (6 and 2 records), batches of 2 taking 200 s; a member holds p1 from 452 s to 541 s while records of p1 wait for the handler; runs at 0 s and 900 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records(0, 6)
+    .records(1, 2)
+    .member(452, Some(541))
+    .timing(|t| t.batch_size = 2)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(900)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (shrunk): a commit takes the client
+/// 12 s; a record arrives at 400 s; at 602 s a run on app-2 and close() on main at once. The
+/// run's batch is committed as close() waits: the commit cannot be cut short, so close() must
+/// wait for it (not counted against its bound) and then close the consumer and stop every
+/// thread.
+pub fn close_during_a_slow_commit() -> Scenario {
+    Scenario::new(
+        "close-during-a-slow-commit",
+        "a commit takes 12 s; a record at 400 s; at 602 s a run on app-2 and close() at once",
+    )
+    .reference("found by pausebeat hunt")
+    .records_at(400, 0, 1)
+    .fault(Fault::SlowCommit(secs(12)))
+    .handler_takes(secs(0))
+    .run_at(0)
+    .close_at(602)
+    .run_at(602)
+    .on("app-2")
+    .records_may_remain()
+    .exercises(Exercise::Concurrent(Op::Run, Op::Close))
 }

@@ -45,6 +45,7 @@ impl<F: ConsumerFactory, H: Handler, P: Probe> Consumer<StdRuntime, F, H, P> {
             "run_once",
             Command::Run {
                 reply: reply.clone(),
+                after: super::AfterRun::RequestedMode,
             },
             deadline,
         )
@@ -95,7 +96,7 @@ impl<F: ConsumerFactory, H: Handler, P: Probe> Consumer<StdRuntime, F, H, P> {
             after: l.cfg.command_timeout(),
         };
         let start = l.rt.now();
-        let before = l.client_close_clock(start);
+        let before = l.client_call_clock(start);
         if !l
             .within_close_bound_async(&t.owner_exited, start, before)
             .await
@@ -162,12 +163,12 @@ impl<P: Probe> Link<StdRuntime, P> {
         before: (Duration, bool),
     ) -> bool {
         loop {
-            let (left, closing, _) = self.close_bound_left(start, before);
-            if closing {
-                // No deadline while the client closes: its end rings `client_close_ended`.
+            let (left, in_call, _) = self.close_bound_left(start, before);
+            if in_call {
+                // No deadline inside a client call: its end rings `client_call_ended`.
                 tokio::select! {
                     _ = done.recv_async() => return true,
-                    _ = self.shared.client_close_ended.recv_async() => {}
+                    _ = self.shared.client_call_ended.recv_async() => {}
                 }
             } else {
                 match tokio::time::timeout(left, done.recv_async()).await {

@@ -100,6 +100,7 @@ use crate::sync::{
     Chan, Instant, JoinHandle, Mutex, RecvArm, RecvError, Runtime, Select, Ticker, TrySendError,
 };
 use owner::{Command, Owner, RunReply};
+use shared::Mode as RequestedMode;
 use shared::{Hook, Mode, Shared};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -210,17 +211,17 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         self.rt.thread_name() == *self.handler_thread
     }
 
-    /// The time the client has spent inside its closes of handles, up to `now` (see
-    /// [`within_close_bound`](Self::within_close_bound)), and whether one is in progress.
-    fn client_close_clock(&self, now: Instant) -> (Duration, bool) {
+    /// The time the client has spent inside its creates and closes of handles, up to `now`
+    /// (see [`within_close_bound`](Self::within_close_bound)), and whether one is in progress.
+    fn client_call_clock(&self, now: Instant) -> (Duration, bool) {
         if crate::mutants::active("close-abandons-slow-close") {
-            return (Duration::ZERO, false); // the client's close time counted against the bound
+            return (Duration::ZERO, false); // the client's call time counted against the bound
         }
-        self.shared.client_closes.with(|c| c.clock(now))
+        self.shared.client_calls.with(|c| c.clock(now))
     }
 
-    /// What is left of the close bound counted from `start` (the time inside client closes
-    /// not counted; `before` is the client-close clock at `start`), and whether a client close
+    /// What is left of the close bound counted from `start` (the time inside client calls
+    /// not counted; `before` is the client-call clock at `start`), and whether a client call
     /// is in progress now; and now.
     fn close_bound_left(
         &self,
@@ -228,20 +229,21 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         before: (Duration, bool),
     ) -> (Duration, bool, Instant) {
         let now = self.rt.now();
-        let (clock, closing) = self.client_close_clock(now);
+        let (clock, in_call) = self.client_call_clock(now);
         let outside = (now - start).saturating_sub(clock.saturating_sub(before.0));
         (
             self.cfg.command_timeout().saturating_sub(outside),
-            closing,
+            in_call,
             now,
         )
     }
 
     /// Waits for a signal on `done` for at most the close bound counted from `start`, not
-    /// counting the time the client spends inside its own closes of handles meanwhile (a
-    /// restart's close, the final close): that ends when the client's close does, which no
-    /// design can shorten, and giving up inside it would leave the owner running after
-    /// `close()`. `before` is the client-close clock at `start`. False at the bound.
+    /// counting the time the client spends inside its own creates and closes of handles
+    /// meanwhile (a restart's close or create, the final close): that ends when the client's
+    /// call does, which no design can shorten, and giving up inside it would leave the owner
+    /// running after `close()`. `before` is the client-call clock at `start`. False at the
+    /// bound.
     fn within_close_bound(
         &self,
         done: &Chan<R, ()>,
@@ -249,12 +251,12 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         before: (Duration, bool),
     ) -> bool {
         loop {
-            let (left, closing, now) = self.close_bound_left(start, before);
+            let (left, in_call, now) = self.close_bound_left(start, before);
             let mut d = RecvArm::new(done);
-            let mut e = RecvArm::new(&self.shared.client_close_ended);
+            let mut e = RecvArm::new(&self.shared.client_call_ended);
             let mut select = Select::new(&self.rt, "close: wait").arm(&mut d);
-            if closing {
-                // No deadline while the client closes: its end rings `client_close_ended`.
+            if in_call {
+                // No deadline inside a client call: its end rings `client_call_ended`.
                 select = select.arm(&mut e);
             } else {
                 select = select.deadline(now + left);
@@ -338,7 +340,7 @@ impl<R: Runtime, P: Probe> Link<R, P> {
         }
     }
 
-    fn run_once(&self) -> Result<RunReport, ConsumerError> {
+    fn run_then(&self, after: AfterRun) -> Result<RunReport, ConsumerError> {
         if self.on_handler_thread() {
             return Err(ConsumerError::CalledFromHandler("run_once"));
         }
@@ -349,6 +351,7 @@ impl<R: Runtime, P: Probe> Link<R, P> {
             .send_timeout(
                 Command::Run {
                     reply: reply.clone(),
+                    after,
                 },
                 self.cfg.command_timeout(),
             )
@@ -365,6 +368,52 @@ impl<R: Runtime, P: Probe> Link<R, P> {
             Some(RunReply { result }) => result,
             None => Err(ConsumerError::Closed),
         })
+    }
+}
+
+/// What the consumer does once a run started by [`Consumer::run_then`] is over.
+///
+/// The owner applies it itself, as the run ends: a run another thread asked for meanwhile
+/// (coalesced into one more run) is therefore never interrupted by it, as it would be by a
+/// `pause()` or `suspend()` called after the run returned. When another run is waiting, the
+/// choice passes to it (the latest non-default choice wins), as a batch job's "pause or
+/// suspend after the run" comes after the extra runs it coalesced.
+///
+/// ```
+/// use pausebeat::consumer::AfterRun;
+/// use pausebeat::sync::{Runtime, Std, Virtual};
+/// use std::time::Duration;
+///
+/// // Suspend after the run if it is over within four minutes (the next run is then at least
+/// // a minute away in a five-minute period), else stay paused.
+/// let rt = Virtual::<Std>::new();
+/// let after = AfterRun::SuspendIfOverBy(rt.now() + Duration::from_secs(240));
+/// assert_ne!(after, AfterRun::Pause);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AfterRun {
+    /// Return to the requested mode: paused (the default), suspended after a `suspend()`, or
+    /// running after a `resume()` ([`Consumer::run_once`]).
+    #[default]
+    RequestedMode,
+    /// Pause, as [`Consumer::pause`] would.
+    Pause,
+    /// Suspend (close the consumer until the next run), as [`Consumer::suspend`] would.
+    Suspend,
+    /// Suspend if the run is over by this instant, else pause.
+    SuspendIfOverBy(Instant),
+}
+
+impl AfterRun {
+    /// The mode to request for a run over at `now`, if any.
+    fn mode_at(self, now: Instant) -> Option<RequestedMode> {
+        match self {
+            AfterRun::RequestedMode => None,
+            AfterRun::Pause => Some(RequestedMode::Paused),
+            AfterRun::Suspend => Some(RequestedMode::Suspended),
+            AfterRun::SuspendIfOverBy(t) if now <= t => Some(RequestedMode::Suspended),
+            AfterRun::SuspendIfOverBy(_) => Some(RequestedMode::Paused),
+        }
     }
 }
 
@@ -483,7 +532,41 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
     /// coalesced into one more run. A failed batch ends the run with the handler's error; it is
     /// not committed and is read again at the next run. Must not be called from the handler.
     pub fn run_once(&self) -> Result<RunReport, ConsumerError> {
-        self.link.run_once()
+        self.link.run_then(AfterRun::RequestedMode)
+    }
+
+    /// [`run_once`](Self::run_once), then pause or suspend as `after` says, applied by the
+    /// consumer as the run ends (see [`AfterRun`]): a batch job's run-then-pause that never
+    /// interrupts a run another thread asked for meanwhile, as a `pause()` after
+    /// `run_once()` would.
+    ///
+    /// ```
+    /// use pausebeat::consumer::memory::MemoryTopic;
+    /// use pausebeat::consumer::{AfterRun, Consumer, ConsumerConfig, ConsumerState};
+    /// use pausebeat::{Handler, HandlerError, NoProbe, Record};
+    /// use pausebeat::sync::{Std, Virtual};
+    /// use std::sync::Arc;
+    ///
+    /// struct Ignore;
+    /// impl Handler for Ignore {
+    ///     fn handle(&self, _batch: &[Record]) -> Result<(), HandlerError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let rt = Virtual::<Std>::new();
+    /// let topic = MemoryTopic::new(&rt, 1);
+    /// topic.produce(0, vec![1]);
+    /// let cfg = ConsumerConfig::builder().build().unwrap();
+    /// let consumer = Consumer::start(&rt, cfg, Arc::new(topic.clone()), Ignore, NoProbe);
+    /// let report = consumer.run_then(AfterRun::Suspend).unwrap();
+    /// assert_eq!(report.records, 1);
+    /// assert_eq!(consumer.status().state, ConsumerState::Suspended);
+    /// assert_eq!(topic.open_handles(), 0);
+    /// consumer.close().unwrap();
+    /// ```
+    pub fn run_then(&self, after: AfterRun) -> Result<RunReport, ConsumerError> {
+        self.link.run_then(after)
     }
 
     /// A snapshot of the state and counters (a few atomic loads).
@@ -537,7 +620,7 @@ impl<R: Runtime, F: ConsumerFactory, H: Handler, P: Probe> Consumer<R, F, H, P> 
         };
         // Both threads signal on their way out; then joining them does not wait.
         let start = self.link.rt.now();
-        let before = self.link.client_close_clock(start);
+        let before = self.link.client_call_clock(start);
         if !self.link.within_close_bound(&t.owner_exited, start, before) {
             return Err(timeout);
         }
@@ -595,7 +678,11 @@ impl<R: Runtime, P: Probe> Controller<R, P> {
     }
     /// See [`Consumer::run_once`].
     pub fn run_once(&self) -> Result<RunReport, ConsumerError> {
-        self.link.run_once()
+        self.link.run_then(AfterRun::RequestedMode)
+    }
+    /// See [`Consumer::run_then`].
+    pub fn run_then(&self, after: AfterRun) -> Result<RunReport, ConsumerError> {
+        self.link.run_then(after)
     }
     /// See [`Consumer::status`].
     pub fn status(&self) -> Status {

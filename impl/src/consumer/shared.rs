@@ -61,18 +61,19 @@ pub(crate) struct Counters<R: Runtime> {
     pub rewound: AtomicU64<R>,
 }
 
-/// The time the client has spent inside its own closes of handles: `close()`'s bound does not
-/// count it (no design can shorten a client's close), so `close()` reads it while it waits.
+/// The time the client has spent inside its own creates and closes of handles: `close()`'s
+/// bound does not count it (no design can shorten a client's call, nor leave it before it
+/// returns without leaving its thread running), so `close()` reads it while it waits.
 #[derive(Debug, Default)]
-pub(crate) struct ClientCloses {
-    /// Closes that ended, summed.
+pub(crate) struct ClientCalls {
+    /// Calls that ended, summed.
     ended: Duration,
-    /// When the close in progress began, if one is.
+    /// When the call in progress began, if one is.
     since: Option<Instant>,
 }
 
-impl ClientCloses {
-    /// All the time spent inside client closes up to `now` (the one in progress included), and
+impl ClientCalls {
+    /// All the time spent inside client calls up to `now` (the one in progress included), and
     /// whether one is in progress.
     pub fn clock(&self, now: Instant) -> (Duration, bool) {
         match self.since {
@@ -96,9 +97,9 @@ pub(crate) struct Shared<R: Runtime, P: Probe> {
     pub counters: Counters<R>,
     last_error: Mutex<R, Option<ConsumerError>>,
     pub epochs: Mutex<R, Epochs>,
-    pub client_closes: Mutex<R, ClientCloses>,
-    /// Rung (one token, never blocking) each time a client close ends.
-    pub client_close_ended: Chan<R, ()>,
+    pub client_calls: Mutex<R, ClientCalls>,
+    /// Rung (one token, never blocking) each time a client create or close ends.
+    pub client_call_ended: Chan<R, ()>,
 }
 
 impl<R: Runtime, P: Probe> Shared<R, P> {
@@ -121,24 +122,24 @@ impl<R: Runtime, P: Probe> Shared<R, P> {
             },
             last_error: Mutex::new(None),
             epochs: Mutex::new(Epochs::default()),
-            client_closes: Mutex::new(ClientCloses::default()),
-            client_close_ended: Chan::new(rt, 1),
+            client_calls: Mutex::new(ClientCalls::default()),
+            client_call_ended: Chan::new(rt, 1),
         }
     }
 
-    /// The owner is about to call the client's close of a handle.
-    pub fn client_close_began(&self, now: Instant) {
-        self.client_closes.with(|c| c.since = Some(now));
+    /// The owner is about to call the client's create or close of a handle.
+    pub fn client_call_began(&self, now: Instant) {
+        self.client_calls.with(|c| c.since = Some(now));
     }
 
-    /// The client's close returned.
-    pub fn client_close_ended(&self, now: Instant) {
-        self.client_closes.with(|c| {
+    /// The client's create or close returned.
+    pub fn client_call_ended(&self, now: Instant) {
+        self.client_calls.with(|c| {
             if let Some(t) = c.since.take() {
                 c.ended += now.saturating_since(t);
             }
         });
-        let _ = self.client_close_ended.try_send(());
+        let _ = self.client_call_ended.try_send(());
     }
 
     pub fn mode(&self) -> Mode {

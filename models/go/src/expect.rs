@@ -65,6 +65,16 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick, whatever the client's closes and creates take",
     },
     Expectation {
+        scenario: "close-during-a-slow-create",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12 as in close-while-paused: the retired heartbeat outlives close() until its next tick",
+    },
+    Expectation {
+        scenario: "close-during-a-slow-commit",
+        violates: &[Property::CleanShutdown, Property::ResumeBounded, Property::HandleExclusive],
+        why: "as meet-run-close: §5(c)-12 the paused heartbeat outlives close(); §5(c)-7 close runs while the heartbeat polls; §5(a) the run's resume waits for the heartbeat's poll",
+    },
+    Expectation {
         scenario: "run-after-failing-polls",
         violates: &[Property::ResumeEffective],
         why: "§5(c)-5: the restarted consumer's first assignment is served by the heartbeat's poll while the app-2 run's resume() reads the assignment (still empty) and resumes nothing; the rebalance callback paused the new partition, which stays paused",
@@ -237,6 +247,16 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "restart-with-varying-create-and-close",
         violates: &[Property::CleanShutdown],
         why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "close-during-a-slow-create",
+        violates: &[Property::CleanShutdown],
+        why: "§5(c)-12, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "close-during-a-slow-commit",
+        violates: &[Property::CleanShutdown, Property::ResumeBounded, Property::HandleExclusive],
+        why: "as go-original (§5(c)-12, §5(c)-7); with the buffered resume the run's poll meets the heartbeat's (§5(c)-1)",
     },
     Expectation {
         scenario: "run-after-failing-polls",

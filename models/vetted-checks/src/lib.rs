@@ -35,10 +35,9 @@
 
 #![warn(missing_docs)]
 
-use pausebeat::consumer::{Consumer, ConsumerConfig, ConsumerError};
+use pausebeat::consumer::{AfterRun, Consumer, ConsumerConfig, ConsumerError};
 use pausebeat::handler::Handler;
 use pausebeat::kafka::ConsumerFactory;
-use pausebeat::probe::DesignEvent;
 use pausebeat::probe::Probe;
 use pausebeat::sync::Runtime;
 use pausebeat_world::{CallError, Design, Env, Instance, Op, Timing};
@@ -99,7 +98,6 @@ pub fn config_for(timing: &Timing) -> ConsumerConfig {
 struct VettedInstance<R: Runtime, F: ConsumerFactory> {
     rt: R,
     timing: Timing,
-    probe: Arc<dyn Probe>,
     consumer: Consumer<R, F, Arc<dyn Handler>, Arc<dyn Probe>>,
 }
 
@@ -110,37 +108,22 @@ fn call_result(r: Result<(), ConsumerError>) -> Result<(), CallError> {
 impl<R: Runtime, F: ConsumerFactory> Instance for VettedInstance<R, F> {
     /// Go's `RunJob`: one run (which resumes, consumes until caught up, and returns to the
     /// mode between runs before it returns), then pause, or suspend when the next run is at
-    /// least a minute away and the timing asks for it. The retry variant (`resume_first`)
-    /// needs nothing more: every run resumes first.
+    /// least a minute away and the timing asks for it — Go's `pauseOrSuspend`, applied by the
+    /// consumer as the run ends ([`AfterRun`]), so that it never interrupts a run another
+    /// thread asked for meanwhile. The retry variant (`resume_first`) needs nothing more:
+    /// every run resumes first.
     fn run(&self) {
-        let started = self.rt.now();
-        if let Err(e) = self.consumer.run_once() {
+        let latest_suspend = self
+            .timing
+            .batch_period
+            .checked_sub(SUSPEND_THRESHOLD)
+            .map(|d| self.rt.now() + d);
+        let after = match latest_suspend {
+            Some(by) if self.timing.suspend => AfterRun::SuspendIfOverBy(by),
+            _ => AfterRun::Pause,
+        };
+        if let Err(e) = self.consumer.run_then(after) {
             tracing::info!(error = %e, "run ended with an error");
-        }
-        let elapsed = self.rt.now() - started;
-        let to_next = self.timing.batch_period.saturating_sub(elapsed);
-        // These calls are the adapter's own (the harness sees only `run`): report them.
-        let suspending = self.timing.suspend && to_next >= SUSPEND_THRESHOLD;
-        let (called, returned) = if suspending {
-            (DesignEvent::SuspendCalled, DesignEvent::SuspendReturned)
-        } else {
-            (DesignEvent::PauseCalled, DesignEvent::PauseReturned)
-        };
-        self.probe.note(called);
-        let r = if suspending {
-            self.consumer.suspend()
-        } else {
-            self.consumer.pause()
-        };
-        match r {
-            // Only a call that did what it says returns: a failed one stays open in the log
-            // (it is not judged as a pause or a suspend).
-            Ok(()) => self.probe.note(returned),
-            Err(e) => {
-                self.probe
-                    .note(DesignEvent::Note(format!("pause/suspend failed: {e}")));
-                log_error("pause/suspend", &e);
-            }
         }
     }
 
@@ -184,7 +167,6 @@ impl Design for Vetted {
         Box::new(VettedInstance {
             rt: env.rt,
             timing: env.timing,
-            probe: env.probe,
             consumer,
         })
     }

@@ -58,6 +58,9 @@ pub enum EventKind {
         /// Its `group.instance.id`.
         instance_id: Option<String>,
     },
+    /// A create that takes the client time began (logged only when it does: a slow create
+    /// fault); it ends with the next `Created` or `CreateFailed` of the same thread.
+    CreateBegin,
     /// Creating a handle failed.
     CreateFailed {
         /// Why.
@@ -109,6 +112,9 @@ pub enum EventKind {
         /// The offset.
         offset: Offset,
     },
+    /// A commit that takes the client time began (logged only when it does: a slow commit
+    /// fault); it ends with the handle's next `Commit` or failed commit.
+    CommitBegin,
     /// A successful commit (offset = next record to read).
     Commit {
         /// Per partition.
@@ -187,6 +193,7 @@ impl fmt::Display for EventKind {
                 Some(id) => write!(f, "create consumer (instance id {id})"),
                 None => write!(f, "create consumer"),
             },
+            EventKind::CreateBegin => write!(f, "create consumer …"),
             EventKind::CreateFailed { code } => write!(f, "create consumer failed: {code:?}"),
             EventKind::PollBegin => write!(f, "poll …"),
             EventKind::PollEnd(PollOutcome::Record { partition, offset }) => {
@@ -213,6 +220,7 @@ impl fmt::Display for EventKind {
             }
             EventKind::Revoked(p) => write!(f, "rebalance: revoked {p:?}"),
             EventKind::Seek { partition, offset } => write!(f, "seek p{partition}@{offset}"),
+            EventKind::CommitBegin => write!(f, "commit …"),
             EventKind::Commit { offsets } => {
                 write!(f, "commit")?;
                 for (p, o) in offsets {

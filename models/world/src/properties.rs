@@ -1287,17 +1287,43 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
         return None;
     }
     let bound = x.rules.bounds.close;
-    // The client's own closes of handles (CloseBegin .. CloseEnd): time no design can shorten.
-    let mut client_closes: Vec<(Instant, Instant)> = vec![];
+    // The client's own closes of handles (CloseBegin .. CloseEnd), slow creates (CreateBegin ..
+    // Created or CreateFailed on the same thread) and slow commits (CommitBegin .. the
+    // handle's commit or failed commit): time no design can shorten.
+    let mut client_calls: Vec<(Instant, Instant)> = vec![];
     for (i, b) in x.events.iter().enumerate() {
-        if b.kind == EventKind::CloseBegin {
-            let end = x.events[i..]
+        let end = match b.kind {
+            EventKind::CloseBegin => x.events[i..]
                 .iter()
-                .find(|e| e.kind == EventKind::CloseEnd && e.handle == b.handle)
-                .map_or(x.end, |e| e.at);
-            client_closes.push((b.at, end));
+                .find(|e| e.kind == EventKind::CloseEnd && e.handle == b.handle),
+            EventKind::CreateBegin => x.events[i..].iter().find(|e| {
+                e.thread == b.thread
+                    && matches!(
+                        e.kind,
+                        EventKind::Created { .. } | EventKind::CreateFailed { .. }
+                    )
+            }),
+            EventKind::CommitBegin => x.events[i + 1..].iter().find(|e| {
+                e.handle == b.handle
+                    && matches!(
+                        e.kind,
+                        EventKind::Commit { .. } | EventKind::OpFailed { op: "commit", .. }
+                    )
+            }),
+            _ => continue,
+        };
+        client_calls.push((b.at, end.map_or(x.end, |e| e.at)));
+    }
+    // Calls on several threads at once (a design that creates while it closes) count once.
+    client_calls.sort();
+    let mut merged: Vec<(Instant, Instant)> = vec![];
+    for (b, f) in client_calls {
+        match merged.last_mut() {
+            Some((_, last)) if b <= *last => *last = (*last).max(f),
+            _ => merged.push((b, f)),
         }
     }
+    let client_calls = merged;
     let mut last_return: Option<&Event> = None;
     for s in spans(x.events).iter().filter(|s| s.op == Op::Close) {
         let c = &x.events[s.called];
@@ -1308,7 +1334,7 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
             ));
         };
         let e = &x.events[r];
-        let in_client: Duration = client_closes
+        let in_client: Duration = client_calls
             .iter()
             .filter(|(b, f)| *b < e.at && *f > c.at)
             .map(|(b, f)| (*f).min(e.at) - (*b).max(c.at))
@@ -1317,7 +1343,7 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
             let client = if in_client.is_zero() {
                 String::new()
             } else {
-                format!(", {} of it inside the client's close", secs(in_client))
+                format!(", {} of it inside the client's own calls", secs(in_client))
             };
             return Some(x.violation(
                 Property::CleanShutdown,

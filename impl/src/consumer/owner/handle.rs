@@ -73,6 +73,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let result = open.handle.poll(timeout);
         let epoch = self.shared.epoch();
         let rebalanced = epoch != epoch_before;
+        if rebalanced {
+            self.drop_revoked_pending(epoch_before);
+        }
         match result {
             Ok(Some(record)) => {
                 if let Some(open) = self.open_mut() {
@@ -114,9 +117,18 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
         let (handle, pending, shared) = (&open.handle, &mut open.pending, &self.shared);
         let mut read = false;
+        let mut seen = shared.epoch();
         let result = handle.poll_at_hand(&mut |record| {
-            // The epoch after each poll: a rebalance served inside it tags what follows.
-            pending.push(record, shared.epoch());
+            // The epoch after each poll: a rebalance served inside it tags what follows, and
+            // what was held of a partition it revoked goes (see `drop_revoked_pending`).
+            let epoch = shared.epoch();
+            if epoch != seen {
+                shared
+                    .epochs
+                    .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, seen)));
+                seen = epoch;
+            }
+            pending.push(record, epoch);
             read = true;
             pending.records.len() < batch_size
         });
@@ -128,6 +140,29 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
         if let Err(e) = result {
             self.on_error(e);
+        }
+    }
+
+    /// A rebalance was served since `since`: records held (read, not handed) of a partition
+    /// revoked since then belong to a past assignment. They go: whoever holds the partition
+    /// now reads it from its committed offset (this consumer too, when it comes back), so
+    /// handing them would hand them twice.
+    pub(super) fn drop_revoked_pending(&mut self, since: u64) {
+        if mutants::active("pending-kept-across-revoke") {
+            return;
+        }
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        if open.pending.records.is_empty() {
+            return;
+        }
+        let pending = &mut open.pending;
+        self.shared
+            .epochs
+            .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, since)));
+        if open.pending.records.is_empty() {
+            open.flush = false;
         }
     }
 
@@ -306,7 +341,17 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             open.uncommitted.clear();
             return true;
         }
-        match open.handle.commit(&offsets) {
+        // A commit can take the client time (the coordinator's reply): time close() does not
+        // count against its bound, as for the client's creates and closes.
+        let timed = !mutants::active("close-counts-client-calls");
+        if timed {
+            self.shared.client_call_began(self.rt.now());
+        }
+        let committed = open.handle.commit(&offsets);
+        if timed {
+            self.shared.client_call_ended(self.rt.now());
+        }
+        match committed {
             Ok(()) => {
                 open.uncommitted.clear();
                 self.shared.counters.commits.fetch_add(1);

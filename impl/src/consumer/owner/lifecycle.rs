@@ -18,7 +18,17 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let id = self.ids.next(now);
         self.shared.set_fetch_target(self.consuming());
         tracing::debug!(consumer = self.cfg.name(), instance_id = ?id, attempt, "creating a consumer");
-        match self.factory.create(id.as_deref(), self.hook.clone()) {
+        // A create can take the client time (it may look the cluster up): like its closes,
+        // time close() does not count against its bound.
+        let timed = !mutants::active("close-counts-client-calls");
+        if timed {
+            self.shared.client_call_began(now);
+        }
+        let created = self.factory.create(id.as_deref(), self.hook.clone());
+        if timed {
+            self.shared.client_call_ended(self.rt.now());
+        }
+        match created {
             Ok(handle) => {
                 self.ids.opened();
                 self.shared.counters.created.fetch_add(1);
@@ -73,9 +83,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             f.abandoned = true;
         }
         let id = open.handle.id();
-        self.shared.client_close_began(self.rt.now());
+        self.shared.client_call_began(self.rt.now());
         let closed = open.handle.close();
-        self.shared.client_close_ended(self.rt.now());
+        self.shared.client_call_ended(self.rt.now());
         if let Err(e) = closed {
             tracing::warn!(handle = %id, error = %e, "closing the consumer failed");
         }
@@ -162,7 +172,8 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         if self.run.is_none() && !self.queued_runs.is_empty() && !mutants::active("queued-run-lost")
         {
             let replies = std::mem::take(&mut self.queued_runs);
-            self.start_run(replies);
+            let after = std::mem::take(&mut self.queued_after);
+            self.start_run(replies, after);
         }
     }
 
@@ -209,7 +220,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
         while let Ok(c) = self.commands.try_recv() {
             match c {
-                Command::Run { reply } => {
+                Command::Run { reply, .. } => {
                     let _ = reply.try_send(RunReply {
                         result: Err(ConsumerError::Closed),
                     });

@@ -39,7 +39,7 @@ use super::config::ConsumerConfig;
 use super::error::ConsumerError;
 use super::shared::{Mode, Shared};
 use super::worker::Worker;
-use super::{ConsumerState, RunReport};
+use super::{AfterRun, ConsumerState, RunReport};
 use crate::handler::HandlerError;
 use crate::kafka::{
     ConsumerFactory, ConsumerHandle, ErrorCode, KafkaError, Offset, Partition, RebalanceHook,
@@ -63,8 +63,12 @@ pub(crate) struct RunReply {
 /// A request from an API thread. `resume()` is not one: it never waits, so it only stores the
 /// requested mode and wakes the owner.
 pub(crate) enum Command<R: Runtime> {
-    /// Run until caught up, then return to the requested mode and reply.
-    Run { reply: Chan<R, RunReply> },
+    /// Run until caught up, then return to the requested mode (or the one `after` asks for)
+    /// and reply.
+    Run {
+        reply: Chan<R, RunReply>,
+        after: AfterRun,
+    },
     /// Reply once no batch is in the handler and the partitions are paused (or a newer request
     /// superseded the pause).
     Pause { reply: Chan<R, ()> },
@@ -125,6 +129,14 @@ impl Pending {
     fn drop_partition(&mut self, partition: Partition) {
         self.records.retain(|r| r.partition != partition);
         self.next.retain(|(p, _)| *p != partition);
+    }
+
+    /// Drops the records of every partition `revoked` says.
+    fn drop_revoked(&mut self, revoked: impl Fn(Partition) -> bool) {
+        if self.next.iter().any(|(p, _)| revoked(*p)) {
+            self.records.retain(|r| !revoked(r.partition));
+            self.next.retain(|(p, _)| !revoked(*p));
+        }
     }
 
     /// The first offset held per partition.
@@ -211,6 +223,9 @@ struct ActiveRun<R: Runtime> {
     /// The run's closing pause or suspend began before its reply (it ended while a batch was
     /// still in the handler: fetching stopped then) and was reported at that moment.
     closing_began: bool,
+    /// What the consumer does once the run is over (applied as it ends, unless another run is
+    /// waiting: that run inherits it).
+    after: AfterRun,
 }
 
 /// The stages of a run.
@@ -370,6 +385,8 @@ pub(crate) struct Owner<R: Runtime, F: ConsumerFactory, P: Probe> {
     phase: Phase<F::Handle>,
     run: Option<ActiveRun<R>>,
     queued_runs: Vec<Chan<R, RunReply>>,
+    /// The latest choice of the queued runs other than [`AfterRun::RequestedMode`].
+    queued_after: AfterRun,
     pause_acks: Vec<Chan<R, ()>>,
     suspends: Vec<Chan<R, Result<(), ConsumerError>>>,
     ids: InstanceIds,
@@ -408,6 +425,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             phase: Phase::Idle,
             run: None,
             queued_runs: Vec::new(),
+            queued_after: AfterRun::RequestedMode,
             pause_acks: Vec::new(),
             suspends: Vec::new(),
             ids,
@@ -493,12 +511,15 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
 
     fn on_command(&mut self, c: Command<R>) {
         match c {
-            Command::Run { reply } => {
+            Command::Run { reply, after } => {
                 if self.run.is_some() || !self.suspends.is_empty() {
                     // Coalesced into the run after the current one (Go's extraRunScheduled).
                     self.queued_runs.push(reply);
+                    if after != AfterRun::RequestedMode {
+                        self.queued_after = after;
+                    }
                 } else {
-                    self.start_run(vec![reply]);
+                    self.start_run(vec![reply], after);
                 }
             }
             Command::Pause { reply } => {
@@ -512,7 +533,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
     }
 
-    fn start_run(&mut self, replies: Vec<Chan<R, RunReply>>) {
+    fn start_run(&mut self, replies: Vec<Chan<R, RunReply>>, after: AfterRun) {
         tracing::debug!(consumer = self.cfg.name(), "run started");
         // The moment the run is admitted, which its caller cannot see.
         self.note(DesignEvent::RunStarted);
@@ -525,6 +546,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             interrupted: false,
             tried_open: false,
             closing_began: false,
+            after,
         });
     }
 
@@ -538,6 +560,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     fn end_run(&mut self, result: Result<(), ConsumerError>) {
+        self.apply_after_run();
         let after = self.shared.mode();
         let mut began = false;
         if let Some(run) = &mut self.run {
@@ -556,6 +579,20 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             Mode::Paused if began => self.note(DesignEvent::PauseCalled),
             Mode::Suspended if began => self.note(DesignEvent::SuspendCalled),
             _ => {}
+        }
+    }
+
+    /// As a run goes over on its own (not interrupted): requests the mode its [`AfterRun`]
+    /// asks for, unless another run is waiting (that run inherits the choice, see
+    /// `finish_run`): the closing pause or suspend is the consumer's, never a call that would
+    /// interrupt the next run.
+    fn apply_after_run(&mut self) {
+        let Some(run) = &self.run else { return };
+        if !run.stage.going() || !self.queued_runs.is_empty() {
+            return;
+        }
+        if let Some(m) = run.after.mode_at(self.rt.now()) {
+            self.shared.request(m);
         }
     }
 
@@ -697,14 +734,14 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             Phase::Open(o) => o.pending.records.is_empty(),
             _ => true,
         };
-        let Some(run) = &mut self.run else {
+        let Some(run) = &self.run else {
             return false;
         };
-        if run.stage.going() && run.caught_up && nothing_pending {
-            run.stage = RunStage::Over(Ok(()));
-        }
         if run.stage.going() {
-            return false;
+            if !(run.caught_up && nothing_pending) {
+                return false;
+            }
+            self.end_run(Ok(()));
         }
         let Some(run) = self.run.take() else {
             return false;
@@ -728,14 +765,21 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
                     }
                     self.shared.set_fetch_target(false);
                     self.rewind_pending();
-                    if let Err(e) = self.reconcile(false) {
-                        tracing::warn!(error = %e, "pausing after the run failed");
-                        self.shared.set_error(ConsumerError::Kafka(e));
-                        if let Some(o) = self.open_mut() {
-                            o.applied = None;
+                    match self.reconcile(false) {
+                        Ok(()) => self.note(DesignEvent::PauseReturned),
+                        Err(e) => {
+                            // Not paused: the pause stays open in the log (it is not judged
+                            // as one); the next step applies the fetch state again.
+                            tracing::warn!(error = %e, "pausing after the run failed");
+                            self.note(DesignEvent::Note(format!(
+                                "pausing after the run failed: {e}"
+                            )));
+                            self.shared.set_error(ConsumerError::Kafka(e));
+                            if let Some(o) = self.open_mut() {
+                                o.applied = None;
+                            }
                         }
                     }
-                    self.note(DesignEvent::PauseReturned);
                 }
                 Mode::Running => {}
             }
@@ -757,7 +801,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
         if !self.queued_runs.is_empty() {
             let replies = std::mem::take(&mut self.queued_runs);
-            self.start_run(replies);
+            let after = match std::mem::take(&mut self.queued_after) {
+                AfterRun::RequestedMode => run.after,
+                later => later,
+            };
+            self.start_run(replies, after);
         }
         true
     }

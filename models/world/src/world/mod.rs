@@ -265,6 +265,7 @@ impl<R: Runtime> ConsumerFactory for World<R> {
         let sh = &*self.shared;
         let slow = sh.cfg.slow_create + one_of(&sh.rt, &sh.cfg.create_choices);
         if slow > Duration::ZERO {
+            sh.log.record(None, EventKind::CreateBegin);
             sh.rt.sleep(slow);
         }
         let signal = Arc::new(sh.rt.signal());
@@ -654,6 +655,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                 if let Some(i) = sh.cfg.first(|f| matches!(f, Fault::SlowCommit(_))) {
                     st.fault_effect(&sh.log, i, || format!("a commit takes {slow:?}"));
                 }
+                sh.log.record(Some(id), EventKind::CommitBegin);
             }
             sh.rt.sleep(slow);
         }
