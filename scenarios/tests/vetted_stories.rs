@@ -120,11 +120,11 @@ fn suspend_closes_and_nothing_is_created_until_the_next_run() {
         3,
         "each closed once"
     );
-    // Each run suspends: by the adapter's suspend() and, for the later ones, also by the run
-    // itself (suspended is the mode between runs, a run returns to it).
+    // Each run suspends once, itself, as it ends (the adapter's `run_then(SuspendIfOverBy)`:
+    // no separate suspend() call after the run).
     assert_eq!(
         x.count(|k| matches!(k, EventKind::Design(DesignEvent::SuspendReturned))),
-        5
+        3
     );
     // Reopened long after the last close (300 s > session timeout): the id is reused safely.
     assert!(x

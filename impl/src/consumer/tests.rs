@@ -339,6 +339,49 @@ fn concurrent_runs_are_coalesced() {
 }
 
 #[test]
+fn a_closing_pause_leaves_a_run_asked_for_meanwhile_alone() {
+    let rt = Rt::new();
+    let t = topic(&rt, 1, 4);
+    let h = Recorder::new(&rt, 0, secs(10));
+    let c = Arc::new(start(&rt, config().build().unwrap(), &t, &h));
+    let (c2, t2, rt2) = (c.clone(), t.clone(), rt.clone());
+    let other = rt.spawn("other", move || {
+        rt2.sleep(secs(1)); // while the first run's batch is in the handler
+        t2.produce(0, vec![]);
+        c2.run_then(AfterRun::Suspend)
+    });
+    let mine = c.run_then(AfterRun::Pause);
+    let theirs = other.join().unwrap();
+    // The first run's closing pause is the consumer's, applied as it ends: it does not
+    // interrupt the run asked for meanwhile, which inherits the choice of its own caller.
+    assert!(mine.is_ok(), "{mine:?}");
+    let theirs = theirs.expect("the run asked for meanwhile is not interrupted");
+    assert_eq!(h.distinct().len(), 5);
+    assert_eq!(theirs.ended_in, ConsumerState::Suspended);
+    assert_eq!(t.open_handles(), 0);
+    c.close().unwrap();
+}
+
+#[test]
+fn suspend_if_over_by_suspends_only_a_run_over_in_time() {
+    let rt = Rt::new();
+    let t = topic(&rt, 1, 2);
+    let h = Recorder::new(&rt, 0, secs(30));
+    let c = start(&rt, config().build().unwrap(), &t, &h);
+    let late = c.run_then(AfterRun::SuspendIfOverBy(rt.now() + secs(10)));
+    assert_eq!(
+        late.unwrap().ended_in,
+        ConsumerState::Paused,
+        "over after 30 s"
+    );
+    t.produce(0, vec![]);
+    let in_time = c.run_then(AfterRun::SuspendIfOverBy(rt.now() + secs(60)));
+    assert_eq!(in_time.unwrap().ended_in, ConsumerState::Suspended);
+    assert_eq!(t.open_handles(), 0);
+    c.close().unwrap();
+}
+
+#[test]
 fn periodic_runs() {
     let rt = Rt::new();
     let t = topic(&rt, 1, 2);
