@@ -53,6 +53,8 @@ pub fn written() -> Vec<Scenario> {
         close_during_a_slow_create(),
         revoked_while_held(),
         close_during_a_slow_commit(),
+        kept_partition_while_held(),
+        run_right_after_a_suspend(),
     ]
 }
 
@@ -957,4 +959,50 @@ pub fn close_during_a_slow_commit() -> Scenario {
     .on("app-2")
     .records_may_remain()
     .exercises(Exercise::Concurrent(Op::Run, Op::Close))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (30 minutes, shrunk), after the fix for
+/// `revoked-while-held`: two partitions, batches of 2 taking 200 s; p0's record read at 400 s
+/// waits for its turn when a member joins at 420 s. The rebalance revokes both partitions and
+/// gives p0 back at once: a partition kept keeps its fetch position, so its held record must
+/// stay (dropping it, as for a partition that left, loses it).
+pub fn kept_partition_while_held() -> Scenario {
+    Scenario::new(
+        "kept-partition-while-held",
+        "two partitions, batches of 2 taking 200 s; records on p0 at 0 s and 300 s; a member joins at 420 s (p0 is revoked and given back at once) and leaves at 565 s; runs at 0 s and 900 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records(0, 3)
+    .records_at(300, 0, 3)
+    .member(420, Some(565))
+    .timing(|t| t.batch_size = 2)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(900)
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (30 minutes, shrunk), after
+/// `run_then` replaced the adapter's closing `pause()`: suspend() on app-2 and a run on main at
+/// the same second; the run reopens the consumer, and its closing pause must leave the
+/// consumer suspended (a pause never reopens a suspended consumer), or the restarts from 800 s
+/// create consumers after the suspend for nobody.
+pub fn run_right_after_a_suspend() -> Scenario {
+    Scenario::new(
+        "run-right-after-a-suspend",
+        "suspend() on app-2 and a run at 601 s at once; polls lose the membership from 800 s to 900 s; runs at 0 s and 1200 s",
+    )
+    .reference("found by pausebeat hunt")
+    .fault(Fault::PollErrors {
+        from: secs(800),
+        until: secs(900),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::UnknownMember,
+    })
+    .run_at(0)
+    .suspend_at(601)
+    .on("app-2")
+    .run_at(601)
+    .run_at(1200)
+    .exercises(Exercise::Concurrent(Op::Suspend, Op::Run))
 }

@@ -396,7 +396,8 @@ pub enum AfterRun {
     /// running after a `resume()` ([`Consumer::run_once`]).
     #[default]
     RequestedMode,
-    /// Pause, as [`Consumer::pause`] would.
+    /// Pause, as [`Consumer::pause`] would (a consumer suspended before the run, by
+    /// [`Consumer::suspend`], stays suspended: a pause never reopens it).
     Pause,
     /// Suspend (close the consumer until the next run), as [`Consumer::suspend`] would.
     Suspend,

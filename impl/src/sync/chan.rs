@@ -96,6 +96,30 @@ impl<R: Runtime, T: Send> State<R, T> {
     fn recv_ready(&self) -> bool {
         !self.buf.is_empty() || self.closed || !self.offers.is_empty()
     }
+
+    /// A receive, if one can complete now (under the lock): `Some(Some(v))` a value,
+    /// `Some(None)` closed and drained.
+    fn try_recv_locked(&mut self, cap: usize) -> Option<Option<T>> {
+        if let Some(v) = self.buf.pop_front() {
+            // Room was made: the oldest waiting sender's value moves into the buffer.
+            if cap > 0 && !self.closed {
+                if let Some((id, w)) = self.offers.pop_front() {
+                    self.buf.push_back(w);
+                    self.taken.insert(id);
+                }
+            }
+            self.notify_all();
+            Some(Some(v))
+        } else if self.closed {
+            Some(None)
+        } else if let Some((id, v)) = self.offers.pop_front() {
+            self.taken.insert(id);
+            self.notify_all();
+            Some(Some(v))
+        } else {
+            None
+        }
+    }
 }
 
 /// The value of a send that did not happen because the channel was closed.
@@ -336,6 +360,29 @@ pub trait Arm<R: Runtime> {
     fn deadline(&self) -> Option<Instant> {
         None
     }
+    /// True if registering the arm may complete it with no [`Arm::try_complete`] (a send's
+    /// offer, which a receiver can take while it waits). A select with such an arm tries every
+    /// arm before it registers any, so that at most one arm completes.
+    fn completes_while_registered(&self) -> bool {
+        false
+    }
+    /// [`Arm::try_complete`], or else [`Arm::register`], in one step: an arm guarded by a lock
+    /// does both under one acquisition (nothing can happen in between, so no wake-up is lost).
+    fn try_or_register(&mut self, now: Instant, signal: &Arc<R::Signal>) -> bool {
+        if self.try_complete(now) {
+            return true;
+        }
+        self.register(signal);
+        false
+    }
+    /// [`Arm::unregister`], then, if `may_complete`, [`Arm::try_complete`], in one step. True if
+    /// the arm completed.
+    fn unregister_then_try(&mut self, now: Instant, may_complete: bool) -> bool {
+        if self.unregister() {
+            return true;
+        }
+        may_complete && self.try_complete(now)
+    }
 }
 
 /// A receive arm: `case v, ok := <-ch`.
@@ -364,30 +411,46 @@ impl<'c, R: Runtime, T: Send> RecvArm<'c, R, T> {
 impl<R: Runtime, T: Send> Arm<R> for RecvArm<'_, R, T> {
     fn try_complete(&mut self, _now: Instant) -> bool {
         let cap = self.chan.inner.cap;
-        self.chan.inner.state.with(|s| {
-            if let Some(v) = s.buf.pop_front() {
-                // Room was made: the oldest waiting sender's value moves into the buffer.
-                if cap > 0 && !s.closed {
-                    if let Some((id, w)) = s.offers.pop_front() {
-                        s.buf.push_back(w);
-                        s.taken.insert(id);
-                    }
+        self.got = self.chan.inner.state.with(|s| s.try_recv_locked(cap));
+        self.got.is_some()
+    }
+
+    fn try_or_register(&mut self, _now: Instant, signal: &Arc<R::Signal>) -> bool {
+        let cap = self.chan.inner.cap;
+        let (got, waiter) = self
+            .chan
+            .inner
+            .state
+            .with(|s| match s.try_recv_locked(cap) {
+                Some(v) => (Some(v), None),
+                None => {
+                    let id = s.id();
+                    s.waiters.insert(id, signal.clone());
+                    (None, Some(id))
                 }
-                s.notify_all();
-                self.got = Some(Some(v));
-                true
-            } else if s.closed {
-                self.got = Some(None);
-                true
-            } else if let Some((id, v)) = s.offers.pop_front() {
-                s.taken.insert(id);
-                s.notify_all();
-                self.got = Some(Some(v));
-                true
-            } else {
-                false
+            });
+        self.got = got;
+        self.waiter = waiter;
+        self.got.is_some()
+    }
+
+    fn unregister_then_try(&mut self, _now: Instant, may_complete: bool) -> bool {
+        let cap = self.chan.inner.cap;
+        let waiter = self.waiter.take();
+        if waiter.is_none() && !may_complete {
+            return false;
+        }
+        self.got = self.chan.inner.state.with(|s| {
+            if let Some(id) = waiter {
+                s.waiters.remove(&id);
             }
-        })
+            if may_complete {
+                s.try_recv_locked(cap)
+            } else {
+                None
+            }
+        });
+        self.got.is_some()
     }
 
     fn register(&mut self, signal: &Arc<R::Signal>) {
@@ -479,6 +542,10 @@ impl<R: Runtime, T: Send> Arm<R> for SendArm<'_, R, T> {
             s.waiters.insert(id, signal.clone());
             self.waiter = Some(id);
         })
+    }
+
+    fn completes_while_registered(&self) -> bool {
+        true // its offer may be taken while it waits
     }
 
     fn unregister(&mut self) -> bool {
@@ -601,7 +668,60 @@ impl<'s, R: Runtime> Select<'s, R> {
 
     /// Waits until an arm fires and returns its number, or `None` at the deadline. When several
     /// arms are ready the winner is [`Runtime::choose`]n, as Go picks at random.
+    ///
+    /// Each arm is tried and registered in one step ([`Arm::try_or_register`], in an order
+    /// starting at the chosen arm), and after a wake-up unregistered and tried in one step: one
+    /// lock per arm each way instead of two. A select with a send arm (an offer can be taken
+    /// while registered) tries every arm first, then registers.
     pub fn wait(mut self) -> Option<usize> {
+        let n = self.arms.len();
+        if self.arms.iter().any(|a| a.completes_while_registered()) {
+            return self.wait_trying_first();
+        }
+        let mut now = self.rt.now();
+        loop {
+            let start = self.rt.choose(n.max(1));
+            if self.deadline.is_some_and(|d| now >= d) {
+                // Out of time: only what is ready now.
+                return (0..n)
+                    .map(|k| (start + k) % n)
+                    .find(|&i| self.arms[i].try_complete(now));
+            }
+            let signal = Arc::new(self.rt.signal());
+            for k in 0..n {
+                let i = (start + k) % n;
+                if self.arms[i].try_or_register(now, &signal) {
+                    for j in 0..k {
+                        self.arms[(start + j) % n].unregister();
+                    }
+                    return Some(i);
+                }
+            }
+            let until = self
+                .arms
+                .iter()
+                .filter_map(|a| a.deadline())
+                .chain(self.deadline)
+                .min();
+            signal.wait(until, self.what);
+            now = self.rt.now();
+            let start = self.rt.choose(n.max(1));
+            let mut completed = None;
+            for k in 0..n {
+                let i = (start + k) % n;
+                if self.arms[i].unregister_then_try(now, completed.is_none()) {
+                    completed = Some(i);
+                }
+            }
+            if completed.is_some() {
+                return completed;
+            }
+        }
+    }
+
+    /// [`Select::wait`] for a select with a send arm: every arm is tried, then every arm is
+    /// registered, so that an offer is placed only when no other arm can fire.
+    fn wait_trying_first(mut self) -> Option<usize> {
         let n = self.arms.len();
         loop {
             let now = self.rt.now();

@@ -447,6 +447,45 @@ fn select_between_ready_arms_is_explored_by_shuttle_not_loom() {
     );
 }
 
+/// A select over two channels while two threads send on them (a rendezvous send, a buffered
+/// one): no wake-up is lost (both selects end), each fires exactly one arm, and each value is
+/// received exactly once.
+struct SelectWakeUps;
+
+impl Model for SelectWakeUps {
+    type Failure = String;
+    fn execute<B: Backend>(&self, rt: &Virtual<B>) -> Result<(), String> {
+        let a: Chan<Virtual<B>, u8> = Chan::new(rt, 0);
+        let b: Chan<Virtual<B>, u8> = Chan::new(rt, 1);
+        let (ta, tb) = (a.clone(), b.clone());
+        let sa = rt.spawn("send-a", move || ta.send(1).is_ok());
+        let sb = rt.spawn("send-b", move || tb.try_send(2).is_ok());
+        let mut got = vec![];
+        for _ in 0..2 {
+            let (mut ra, mut rb) = (RecvArm::new(&a), RecvArm::new(&b));
+            let w = Select::new(rt, "a or b").arm(&mut ra).arm(&mut rb).wait();
+            match (w, ra.take(), rb.take()) {
+                (Some(0), Some(Some(v)), None) | (Some(1), None, Some(Some(v))) => got.push(v),
+                other => return Err(format!("the select fired {other:?}")),
+            }
+        }
+        let sent = (sa.join().ok(), sb.join().ok());
+        if sent != (Some(true), Some(true)) {
+            return Err(format!("senders: {sent:?}"));
+        }
+        got.sort_unstable();
+        if got != [1, 2] {
+            return Err(format!("received {got:?}"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn select_loses_no_wake_up_and_fires_one_arm() {
+    on_every_backend(SelectWakeUps).unwrap();
+}
+
 /// A send with a timeout on a rendezvous channel either happens (the receiver has the value) or
 /// does not (the value comes back), never both, however the timeout and the receive interleave.
 struct SendTimeoutAtomic;

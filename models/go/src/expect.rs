@@ -75,6 +75,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "as meet-run-close: §5(c)-12 the paused heartbeat outlives close(); §5(c)-7 close runs while the heartbeat polls; §5(a) the run's resume waits for the heartbeat's poll",
     },
     Expectation {
+        scenario: "kept-partition-while-held",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6 as in outage-under-slow-batch: the run's two 200 s batches end at 400 s, the heartbeat's first poll comes a tick later, past max.poll.interval",
+    },
+    Expectation {
         scenario: "run-after-failing-polls",
         violates: &[Property::ResumeEffective],
         why: "§5(c)-5: the restarted consumer's first assignment is served by the heartbeat's poll while the app-2 run's resume() reads the assignment (still empty) and resumes nothing; the rebalance callback paused the new partition, which stays paused",
@@ -121,8 +126,8 @@ pub const GO_ORIGINAL: &[Expectation] = &[
     },
     Expectation {
         scenario: "meet-run-run-restarting",
-        violates: &[Property::ResumeBounded],
-        why: "as meet-run-run (§5(a)): the resume waits for the heartbeat's poll",
+        violates: &[Property::ResumeBounded, Property::NoLoss],
+        why: "as meet-run-run (§5(a)): the resume waits for the heartbeat's poll; on other schedules both runs end on the lost membership (a batch read's error ends the run, no restart: §3.13), the second resume ends the heartbeat and the closing pause finds `paused` still true and starts none (§5(c)-9): nobody polls, the later records are never read",
     },
     Expectation {
         scenario: "meet-run-run-rebalance",
@@ -185,8 +190,8 @@ pub const PR_1313: &[Expectation] = &[
     },
     Expectation {
         scenario: "instant-handler",
-        violates: &[Property::MembershipKept, Property::HandleExclusive],
-        why: "zero-time hand-off race as in go-original, plus §5(c)-1 (the buffered signal lets run and heartbeat poll together)",
+        violates: &[Property::MembershipKept, Property::HandleExclusive, Property::NoLoss],
+        why: "zero-time hand-off race as in go-original, plus §5(c)-1 (the buffered signal lets run and heartbeat poll together: the heartbeat rewinds a record the run skips, and the run commits past it)",
     },
     Expectation {
         scenario: "rebalance-while-paused",
@@ -257,6 +262,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "close-during-a-slow-commit",
         violates: &[Property::CleanShutdown, Property::ResumeBounded, Property::HandleExclusive],
         why: "as go-original (§5(c)-12, §5(c)-7); with the buffered resume the run's poll meets the heartbeat's (§5(c)-1)",
+    },
+    Expectation {
+        scenario: "kept-partition-while-held",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6, unchanged by the PR",
     },
     Expectation {
         scenario: "run-after-failing-polls",

@@ -125,7 +125,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             if epoch != seen {
                 shared
                     .epochs
-                    .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, seen)));
+                    .with(|ep| pending.drop_revoked(|p| ep.lost_since(p, seen)));
                 seen = epoch;
             }
             pending.push(record, epoch);
@@ -144,9 +144,12 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     /// A rebalance was served since `since`: records held (read, not handed) of a partition
-    /// revoked since then belong to a past assignment. They go: whoever holds the partition
-    /// now reads it from its committed offset (this consumer too, when it comes back), so
-    /// handing them would hand them twice.
+    /// that left this consumer since then (revoked and not given back in the same rebalance)
+    /// belong to a past assignment. They go: whoever holds the partition now reads it from its
+    /// committed offset (this consumer too, when it comes back), so handing them would hand
+    /// them twice. A partition revoked and given back at once may keep its fetch position
+    /// (cooperative assignment, and the modeled client): its records stay, or they would
+    /// never be read again.
     pub(super) fn drop_revoked_pending(&mut self, since: u64) {
         if mutants::active("pending-kept-across-revoke") {
             return;
@@ -160,7 +163,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         let pending = &mut open.pending;
         self.shared
             .epochs
-            .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, since)));
+            .with(|ep| pending.drop_revoked(|p| ep.lost_since(p, since)));
         if open.pending.records.is_empty() {
             open.flush = false;
         }

@@ -585,14 +585,18 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// As a run goes over on its own (not interrupted): requests the mode its [`AfterRun`]
     /// asks for, unless another run is waiting (that run inherits the choice, see
     /// `finish_run`): the closing pause or suspend is the consumer's, never a call that would
-    /// interrupt the next run.
+    /// interrupt the next run. A pause leaves a suspended consumer suspended.
     fn apply_after_run(&mut self) {
         let Some(run) = &self.run else { return };
         if !run.stage.going() || !self.queued_runs.is_empty() {
             return;
         }
-        if let Some(m) = run.after.mode_at(self.rt.now()) {
-            self.shared.request(m);
+        match run.after.mode_at(self.rt.now()) {
+            // A pause does not reopen a suspended consumer (as `pause()` would not): a
+            // suspend() that came before the run stands.
+            Some(Mode::Paused) if self.shared.mode() == Mode::Suspended => {}
+            Some(m) => self.shared.request(m),
+            None => {}
         }
     }
 
