@@ -55,6 +55,7 @@ pub fn written() -> Vec<Scenario> {
         close_during_a_slow_commit(),
         kept_partition_while_held(),
         run_right_after_a_suspend(),
+        run_while_a_resumed_batch_fails(),
     ]
 }
 
@@ -1005,4 +1006,26 @@ pub fn run_right_after_a_suspend() -> Scenario {
     .run_at(601)
     .run_at(1200)
     .exercises(Exercise::Concurrent(Op::Suspend, Op::Run))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 9` (30 minutes, shrunk), after `run_then`:
+/// resumed at 1050 s (continuous consumption, batches of 2 taking 200 s); the batch handed at
+/// 1250 s fails (the handler fails what it is given from 1206 s to 1289 s) while the 1400 s run
+/// is in progress. That failure is the resumed consumption's, not the run's: the run must read
+/// the record again after the backoff, not end with the error and leave it unhandled.
+pub fn run_while_a_resumed_batch_fails() -> Scenario {
+    Scenario::new(
+        "run-while-a-resumed-batch-fails",
+        "batches of 2 taking 200 s, a 60 s period; 3 records at 700 s; resume() at 1050 s; the handler fails from 1206 s to 1289 s; a run at 1400 s while the failing batch is in the handler",
+    )
+    .reference("found by pausebeat hunt")
+    .records_at(700, 0, 3)
+    .timing(|t| t.batch_period = secs(60))
+    .timing(|t| t.batch_size = 2)
+    .handler_takes(secs(200))
+    .handler_fails(1206, 1289)
+    .run_at(0)
+    .resume_at(1050)
+    .run_at(1400)
+    .exercises(Exercise::During(Op::Run, Situation::Batch))
 }

@@ -161,9 +161,16 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             return;
         }
         let pending = &mut open.pending;
-        self.shared
-            .epochs
-            .with(|ep| pending.drop_revoked(|p| ep.lost_since(p, since)));
+        let kept_too = mutants::active("kept-partition-pending-dropped");
+        self.shared.epochs.with(|ep| {
+            pending.drop_revoked(|p| {
+                if kept_too {
+                    ep.revoked_since(p, since)
+                } else {
+                    ep.lost_since(p, since)
+                }
+            })
+        });
         if open.pending.records.is_empty() {
             open.flush = false;
         }
@@ -266,6 +273,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             ranges,
             records: records.len() as u64,
             abandoned: false,
+            by_run: self.run_active(),
         };
         tracing::trace!(records = flight.records, "batch to the handler");
         if mutants::active("commit-before-handler") {
@@ -425,7 +433,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             }
             open.not_before = now + retry;
         }
-        self.end_run(Err(ConsumerError::Handler(e)));
+        // A run ends on its own batch's failure (read again at the next run); a batch handed
+        // before it began does not end it: the run reads the records again after the backoff.
+        if flight.by_run || mutants::active("run-ends-on-an-earlier-batch") {
+            self.end_run(Err(ConsumerError::Handler(e)));
+        }
     }
 
     /// A consumer call failed.

@@ -158,6 +158,10 @@ struct InFlight {
     records: u64,
     /// Its handle was closed meanwhile: nothing of it may be committed or sought.
     abandoned: bool,
+    /// Handed by a run in progress (else by the consumption `resume()` asked for, before the
+    /// current run, if any, began: its failure is that consumption's, retried after a backoff,
+    /// not the run's).
+    by_run: bool,
 }
 
 /// An open consumer handle and what the owner knows about it.
@@ -594,7 +598,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         match run.after.mode_at(self.rt.now()) {
             // A pause does not reopen a suspended consumer (as `pause()` would not): a
             // suspend() that came before the run stands.
-            Some(Mode::Paused) if self.shared.mode() == Mode::Suspended => {}
+            Some(Mode::Paused)
+                if self.shared.mode() == Mode::Suspended
+                    && !mutants::active("closing-pause-overrides-suspend") => {}
             Some(m) => self.shared.request(m),
             None => {}
         }
