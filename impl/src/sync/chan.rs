@@ -697,13 +697,7 @@ impl<'s, R: Runtime> Select<'s, R> {
                     return Some(i);
                 }
             }
-            let until = self
-                .arms
-                .iter()
-                .filter_map(|a| a.deadline())
-                .chain(self.deadline)
-                .min();
-            signal.wait(until, self.what);
+            signal.wait(self.wake_at(), self.what);
             now = self.rt.now();
             let start = self.rt.choose(n.max(1));
             let mut completed = None;
@@ -717,6 +711,16 @@ impl<'s, R: Runtime> Select<'s, R> {
                 return completed;
             }
         }
+    }
+
+    /// When the wait ends at the latest: the earliest of the arms' own deadlines (timers) and
+    /// the select's.
+    fn wake_at(&self) -> Option<Instant> {
+        self.arms
+            .iter()
+            .filter_map(|a| a.deadline())
+            .chain(self.deadline)
+            .min()
     }
 
     /// [`Select::wait`] for a select with a send arm: every arm is tried, then every arm is
@@ -739,13 +743,7 @@ impl<'s, R: Runtime> Select<'s, R> {
             for arm in self.arms.iter_mut() {
                 arm.register(&signal);
             }
-            let until = self
-                .arms
-                .iter()
-                .filter_map(|a| a.deadline())
-                .chain(self.deadline)
-                .min();
-            signal.wait(until, self.what);
+            signal.wait(self.wake_at(), self.what);
             let mut completed = None;
             for (i, arm) in self.arms.iter_mut().enumerate() {
                 if arm.unregister() {
