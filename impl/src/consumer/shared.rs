@@ -139,6 +139,23 @@ impl<R: Runtime, P: Probe> Shared<R, P> {
         }
     }
 
+    /// Runs `call`, a client call of the owner's (a create, commit or close of a handle), on
+    /// the client-call clock when `counted` (what `close()` does not count against its bound).
+    pub fn client_call<T>(
+        &self,
+        now: impl Fn() -> Instant,
+        counted: bool,
+        call: impl FnOnce() -> T,
+    ) -> T {
+        if !counted {
+            return call();
+        }
+        self.client_call_began(now());
+        let r = call();
+        self.client_call_ended(now());
+        r
+    }
+
     /// The owner is about to call the client's create or close of a handle.
     pub fn client_call_began(&self, now: Instant) {
         self.client_calls.with(|c| c.since = Some(now));

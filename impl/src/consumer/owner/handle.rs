@@ -354,14 +354,11 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         }
         // A commit can take the client time (the coordinator's reply): time close() does not
         // count against its bound, as for the client's creates and closes.
-        let timed = !mutants::active("close-counts-client-calls");
-        if timed {
-            self.shared.client_call_began(self.rt.now());
-        }
-        let committed = open.handle.commit(&offsets);
-        if timed {
-            self.shared.client_call_ended(self.rt.now());
-        }
+        let counted = !mutants::active("close-counts-client-calls");
+        let rt = &self.rt;
+        let committed =
+            self.shared
+                .client_call(|| rt.now(), counted, || open.handle.commit(&offsets));
         match committed {
             Ok(()) => {
                 open.uncommitted.clear();

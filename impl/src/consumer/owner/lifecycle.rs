@@ -20,14 +20,13 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         tracing::debug!(consumer = self.cfg.name(), instance_id = ?id, attempt, "creating a consumer");
         // A create can take the client time (it may look the cluster up): like its closes,
         // time close() does not count against its bound.
-        let timed = !mutants::active("close-counts-client-calls");
-        if timed {
-            self.shared.client_call_began(now);
-        }
-        let created = self.factory.create(id.as_deref(), self.hook.clone());
-        if timed {
-            self.shared.client_call_ended(self.rt.now());
-        }
+        let counted = !mutants::active("close-counts-client-calls");
+        let (factory, hook) = (&self.factory, &self.hook);
+        let created = self.shared.client_call(
+            || self.rt.now(),
+            counted,
+            || factory.create(id.as_deref(), hook.clone()),
+        );
         match created {
             Ok(handle) => {
                 self.ids.opened();
@@ -83,9 +82,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             f.abandoned = true;
         }
         let id = open.handle.id();
-        self.shared.client_call_began(self.rt.now());
-        let closed = open.handle.close();
-        self.shared.client_call_ended(self.rt.now());
+        let closed = self
+            .shared
+            .client_call(|| self.rt.now(), true, || open.handle.close());
         if let Err(e) = closed {
             tracing::warn!(handle = %id, error = %e, "closing the consumer failed");
         }
