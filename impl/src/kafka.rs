@@ -57,8 +57,14 @@ pub enum ErrorCode {
     CreateFailed,
     /// A commit found no assignment for the partition (`-168`).
     NoOffset,
-    /// The operation timed out inside the client.
+    /// The operation timed out inside the client (a commit that waited `session.timeout.ms`
+    /// for a coordinator, a query past its timeout).
     TimedOut,
+    /// The commit carried a generation the group has left behind (`ILLEGAL_GENERATION`).
+    IllegalGeneration,
+    /// The group is between generations: the member has the new one but not its assignment yet
+    /// (`REBALANCE_IN_PROGRESS`).
+    RebalanceInProgress,
     /// Anything else.
     Other,
 }
@@ -169,8 +175,16 @@ pub trait ConsumerHandle: Send + Sync + 'static {
     fn wake(&self, _partitions: &[Partition]) -> Result<(), KafkaError> {
         Ok(())
     }
-    /// Leaves the group and releases the handle. Every later call fails with
-    /// [`ErrorCode::Closed`].
+    /// Sends LeaveGroup now (librdkafka's `unsubscribe()`): the group rebalances at once, a
+    /// static member included, and the handle's assignment is revoked. Close it afterwards.
+    /// Default: nothing (a backend without group membership).
+    fn unsubscribe(&self) -> Result<(), KafkaError> {
+        Ok(())
+    }
+    /// Releases the handle (librdkafka's consumer close). A dynamic member leaves the group; a
+    /// static one (`group.instance.id`) does not (KIP-345): it stays a member, holding its
+    /// partitions, until its session runs out or a new handle with its instance id takes its
+    /// place. Every later call fails with [`ErrorCode::Closed`].
     fn close(&self) -> Result<(), KafkaError>;
 }
 

@@ -18,7 +18,7 @@
 pub const ALL: &[(&str, &str)] = &[
     ("resume-waits", "resume() waits for the owner to apply it, like a command"),
     ("hook-keeps-stale-pause", "the rebalance hook pauses new partitions while paused but does not resume them while running (librdkafka's stale pause flag stays)"),
-    ("restart-same-id", "a restart reuses the static instance id of the member it replaces"),
+    ("restart-creates-first", "a restart creates the new consumer before it closes the old one (PR #1494's create-first order): under the same static id the newcomer takes the member's place and the old handle, still open, is fenced"),
     ("restart-keeps-old-handle", "a restart opens the new consumer without closing the old one"),
     ("suspend-keeps-handle", "suspend() acknowledges without closing the consumer"),
     ("commit-before-handler", "a batch is committed when it is handed to the handler, not after it succeeded"),

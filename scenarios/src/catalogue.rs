@@ -294,7 +294,8 @@ pub fn suspend_cycle() -> Scenario {
 }
 
 /// A run soon after a suspend: the closed static member is still in the group (no LeaveGroup on
-/// close, KIP-345) when the next consumer opens under the same id.
+/// close, KIP-345) when the next consumer opens under the same id, and takes its place without
+/// a rebalance (nobody is fenced: the old handle is closed).
 pub fn quick_reopen_after_suspend() -> Scenario {
     Scenario::new(
         "quick-reopen-after-suspend",
@@ -341,8 +342,10 @@ pub fn long_handler_before_pause() -> Scenario {
     .run_at(600)
 }
 
-/// §5(c)-10 / jitsu #1491: a restart with a static instance id while the old member's session is
-/// still alive (closing the old consumer is slow) gets the new member fenced.
+/// §5(c)-10 / jitsu #1491 as the Go authors saw it: a restart with a static instance id while
+/// the old member's session is still alive (closing the old consumer is slow). Kafka fences
+/// nobody here (KIP-345: a newcomer takes the place of the member holding its id; Go's closer
+/// even sends LeaveGroup first, `Unsubscribe`): the story checks that consumption goes on.
 pub fn restart_with_static_id() -> Scenario {
     Scenario::new(
         "restart-with-static-id",

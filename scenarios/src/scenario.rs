@@ -196,6 +196,7 @@ impl Scenario {
                 partitions: 1,
                 session_timeout: timing.session_timeout,
                 max_poll_interval: timing.max_poll_interval,
+                initial_rebalance_delay: std::time::Duration::ZERO,
                 ..WorldSpec::default()
             },
             timing,

@@ -109,8 +109,8 @@ impl ConsumerConfig {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// The static `group.instance.id` (`None`: dynamic membership). Restarts open members named
-    /// `<id>-r<N>`.
+    /// The static `group.instance.id` (`None`: dynamic membership). Every consumer the owner
+    /// opens uses it (the previous one is closed first: the newcomer takes its place).
     pub fn instance_id(&self) -> Option<&str> {
         self.instance_id.as_deref()
     }

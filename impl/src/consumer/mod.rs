@@ -29,8 +29,9 @@
 //!   batch was read (assignment epochs). A failed batch is sought back and read again.
 //! * **Restarts** on a lost membership (max.poll exceeded, fenced, unknown member, fatal) or on
 //!   repeated non-retriable errors. The old handle is closed first, then a new one is created
-//!   with a fresh static id `<id>-r<N>`, so it never collides with a member the group still
-//!   remembers. Failed creates are retried with backoff while commands are still served. A
+//!   under the same static id: it takes the closed member's place in the group without a
+//!   rebalance (KIP-345), and since the old handle is closed, nobody is fenced. Failed creates
+//!   are retried with backoff while commands are still served. A
 //!   broker outage is transient: the consumer backs off and keeps polling, without restarting.
 //!
 //! Thread count: the caller's threads, plus `<name>-owner` and `<name>-handler` (plus

@@ -168,7 +168,7 @@ fn resume_takes_no_time_during_a_restart_with_the_broker_down() {
     assert_eq!(s.state, ConsumerState::Running, "{s:?}");
     assert_eq!(h.distinct().len(), 4, "the new consumer was resumed");
     let ids: Vec<_> = t.created().into_iter().map(|(_, id)| id).collect();
-    assert_eq!(ids, vec![Some("app-0".into()), Some("app-0-r1".into())]);
+    assert_eq!(ids, vec![Some("app-0".into()), Some("app-0".into())]);
     c.close().unwrap();
     assert_eq!(t.open_handles(), 0);
 }
@@ -195,25 +195,28 @@ fn suspend_closes_and_only_a_run_reopens() {
     // Suspended is the mode now: a run closes the consumer again when it ends.
     assert_eq!(c.run_once().unwrap().ended_in, ConsumerState::Suspended);
     assert_eq!(t.open_handles(), 0);
-    // The second consumer opened long after the first closed (its session ran out): same id;
-    // the third within the session timeout of the second: a fresh id.
+    // Every consumer under the configured id: each opens after the previous one closed, so it
+    // takes the closed member's place (KIP-345).
     let ids: Vec<_> = t.created().into_iter().map(|(_, id)| id.unwrap()).collect();
-    assert_eq!(ids, vec!["app-0", "app-0", "app-0-r1"]);
+    assert_eq!(ids, vec!["app-0", "app-0", "app-0"]);
     c.close().unwrap();
 }
 
 #[test]
-fn an_instance_id_is_reused_once_its_session_ran_out() {
+fn an_instance_id_is_reused_within_and_after_its_session() {
     let rt = Rt::new();
     let t = topic(&rt, 1, 1);
     let h = Recorder::new(&rt, 0, Duration::ZERO);
     let c = start(&rt, config().build().unwrap(), &t, &h);
     c.run_once().unwrap();
     c.suspend().unwrap();
+    rt.sleep(secs(1));
+    c.run_once().unwrap();
+    c.suspend().unwrap();
     rt.sleep(secs(300));
     c.run_once().unwrap();
     let ids: Vec<_> = t.created().into_iter().map(|(_, id)| id.unwrap()).collect();
-    assert_eq!(ids, vec!["app-0", "app-0"]);
+    assert_eq!(ids, vec!["app-0", "app-0", "app-0"]);
     c.close().unwrap();
 }
 

@@ -197,7 +197,7 @@ impl ConsumerFactory for RdKafkaFactory {
 /// # Closing
 ///
 /// `close` marks the handle closed (every later call fails with [`ErrorCode::Closed`]), then
-/// unsubscribes and destroys the consumer on a detached thread and waits for that at most
+/// destroys the consumer (librdkafka's close: a static member sends no LeaveGroup) on a detached thread and waits for that at most
 /// [`KafkaConfig::close_timeout`]. librdkafka's destroy has been seen to block forever after
 /// broker outages; when the bound passes, `close` logs an error and returns a non-retriable
 /// [`ErrorCode::TimedOut`] error, and **the consumer is leaked on purpose**: its thread, sockets
@@ -414,10 +414,11 @@ impl Inner {
             &self.rt,
             &format!("pausebeat-close-{id}"),
             self.close_timeout,
-            move || {
-                consumer.unsubscribe();
-                drop(consumer);
-            },
+            // librdkafka's close (rust-rdkafka's drop): a dynamic member sends LeaveGroup, a
+            // static one does not (KIP-345: its instance id keeps its place until the session
+            // runs out or a new consumer with that id takes it over). `unsubscribe()` first
+            // would make a static member leave too.
+            move || drop(consumer),
         );
         let took = self.rt.now() - started;
         if finished {
@@ -574,6 +575,13 @@ impl ConsumerHandle for RdKafkaHandle {
             .fetch_watermarks(&self.inner.topic, partition, self.inner.op_timeout)
             .map_err(|e| self.inner.error(&c, &e))?;
         Ok(Some(high))
+    }
+
+    /// librdkafka's `unsubscribe()`: LeaveGroup (a static member too), the assignment revoked.
+    fn unsubscribe(&self) -> Result<(), KafkaError> {
+        let c = self.inner.consumer()?;
+        c.unsubscribe();
+        Ok(())
     }
 
     fn close(&self) -> Result<(), KafkaError> {

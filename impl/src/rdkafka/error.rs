@@ -18,8 +18,10 @@
 //! | `_NO_OFFSET` | -168 | `NoOffset` | `NonRetriable` |
 //! | `_TIMED_OUT`, `REQUEST_TIMED_OUT`, `_WAIT_COORD` (a commit deferred for `session.timeout.ms` without a coordinator) | -185, 7, -180 | `TimedOut` | `Retriable` |
 //! | `_STATE` | -172 | `Closed` | `NonRetriable` |
-//! | `_RESOLVE`, `_MSG_TIMED_OUT`, `LEADER_NOT_AVAILABLE`, `NOT_LEADER_FOR_PARTITION`, `NETWORK_EXCEPTION`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`, `REBALANCE_IN_PROGRESS`, `NOT_ENOUGH_REPLICAS`, `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `KAFKA_STORAGE_ERROR`, `UNKNOWN_TOPIC_OR_PART` | -193, -192, 5, 6, 13, 14, 15, 16, 27, 19, 20, 56, 3 | `Other` | `Retriable` |
-//! | anything else (e.g. `ILLEGAL_GENERATION` 22, `_UNKNOWN_PARTITION` -190) | | `Other` | `NonRetriable` |
+//! | `ILLEGAL_GENERATION` | 22 | `IllegalGeneration` | `NonRetriable` |
+//! | `REBALANCE_IN_PROGRESS` | 27 | `RebalanceInProgress` | `Retriable` |
+//! | `_RESOLVE`, `_MSG_TIMED_OUT`, `LEADER_NOT_AVAILABLE`, `NOT_LEADER_FOR_PARTITION`, `NETWORK_EXCEPTION`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`, `NOT_COORDINATOR`, `NOT_ENOUGH_REPLICAS`, `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `KAFKA_STORAGE_ERROR`, `UNKNOWN_TOPIC_OR_PART` | -193, -192, 5, 6, 13, 14, 15, 16, 19, 20, 56, 3 | `Other` | `Retriable` |
+//! | anything else (e.g. `_UNKNOWN_PARTITION` -190) | | `Other` | `NonRetriable` |
 //! | client creation / subscription failures (no code) | | `CreateFailed` | `NonRetriable` |
 //! | pause / resume / seek failures reported only as text | | `Other` | `NonRetriable` |
 
@@ -67,6 +69,8 @@ pub fn classify_code(code: Code, fatal: bool, cause: Option<Code>) -> (ErrorClas
             (Retriable, ErrorCode::TimedOut)
         }
         Code::State => (NonRetriable, ErrorCode::Closed),
+        Code::IllegalGeneration => (NonRetriable, ErrorCode::IllegalGeneration),
+        Code::RebalanceInProgress => (Retriable, ErrorCode::RebalanceInProgress),
         Code::Resolve
         | Code::MessageTimedOut
         | Code::LeaderNotAvailable
@@ -75,7 +79,6 @@ pub fn classify_code(code: Code, fatal: bool, cause: Option<Code>) -> (ErrorClas
         | Code::CoordinatorLoadInProgress
         | Code::CoordinatorNotAvailable
         | Code::NotCoordinator
-        | Code::RebalanceInProgress
         | Code::NotEnoughReplicas
         | Code::NotEnoughReplicasAfterAppend
         | Code::KafkaStorageError
@@ -126,8 +129,16 @@ mod tests {
             (Code::OperationTimedOut, Retriable, ErrorCode::TimedOut),
             (Code::WaitingForCoordinator, Retriable, ErrorCode::TimedOut),
             (Code::State, NonRetriable, ErrorCode::Closed),
-            (Code::RebalanceInProgress, Retriable, ErrorCode::Other),
-            (Code::IllegalGeneration, NonRetriable, ErrorCode::Other),
+            (
+                Code::RebalanceInProgress,
+                Retriable,
+                ErrorCode::RebalanceInProgress,
+            ),
+            (
+                Code::IllegalGeneration,
+                NonRetriable,
+                ErrorCode::IllegalGeneration,
+            ),
         ];
         for (code, class, what) in cases {
             assert_eq!(classify_code(code, false, None), (class, what), "{code:?}");

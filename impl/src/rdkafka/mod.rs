@@ -16,10 +16,10 @@
 //! A [`KafkaConfig`] names the cluster, the group and the topic, and carries any further
 //! librdkafka settings (security, fetch tuning) in `extra`; [`RdKafkaFactory::new`] checks every
 //! key and value with librdkafka before anything connects. The consumer's own
-//! [`ConsumerConfig`](crate::ConsumerConfig) takes the static instance id (restarts use
-//! `<id>-r<N>`; `KafkaConfig::instance_id` is only for code that creates handles itself) and the
-//! **same** session and max.poll timeouts: the consumer derives its maintenance-poll cadence and
-//! its id reuse from them, and nothing cross-checks the two configurations.
+//! [`ConsumerConfig`](crate::ConsumerConfig) takes the static instance id (every consumer the
+//! owner opens uses it; `KafkaConfig::instance_id` is only for code that creates handles itself)
+//! and the **same** session and max.poll timeouts: the consumer derives its maintenance-poll
+//! cadence from them, and nothing cross-checks the two configurations.
 //!
 //! ```no_run
 //! use std::sync::Arc;

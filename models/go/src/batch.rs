@@ -17,6 +17,16 @@ pub(crate) enum Read {
     Error(KafkaError),
 }
 
+/// confluent-kafka-go's `err.(kafka.Error).IsRetriable()` for an error `ReadMessage` returned:
+/// always false. A poll's errors are librdkafka *events* (`rd_kafka_event_error`), which carry
+/// a code and a fatal flag but no retriable flag (only `rd_kafka_error_t` objects do), and
+/// confluent-kafka-go builds them without one. So the heartbeat's "retriable: sleep 10 s"
+/// branch (§3.6) is never taken for a poll error: broker transport and all-brokers-down errors
+/// restart the consumer, whatever class the seam gives them.
+pub(crate) fn is_retriable(_e: &KafkaError) -> bool {
+    false
+}
+
 impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
     /// `c.ReadMessage(waitForMessages)`: confluent-kafka-go polls until a record, an error or the
     /// deadline (events such as a served rebalance make a poll return early; it polls again with

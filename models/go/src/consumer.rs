@@ -53,7 +53,7 @@ pub(crate) enum ConsumeError {
     #[error("Failed to query watermark offsets: {0}")]
     Watermark(KafkaError),
     /// A batch read failed with something other than a timeout.
-    #[error("Failed to consume event from topic. Retryable: {retriable}: {0}", retriable = .0.is_retriable())]
+    #[error("Failed to consume event from topic. Retryable: {retriable}: {0}", retriable = crate::batch::is_retriable(.0))]
     Read(KafkaError),
     /// The destination (the handler) refused the batch.
     #[error("Failed to commit bulker stream: {0}")]

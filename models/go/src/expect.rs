@@ -30,11 +30,6 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-6 max.poll gap: the first heartbeat poll comes one 150 s tick after a late pause, past max.poll.interval since the last poll",
     },
     Expectation {
-        scenario: "restart-with-static-id",
-        violates: &[Property::NoLoss, Property::NoSelfFencing, Property::MembershipKept],
-        why: "§5(c)-10 / jitsu #1491: the restart reuses the static instance id while the slowly closed old member's session lives: fenced, then a silent stall",
-    },
-    Expectation {
         scenario: "mid-batch-pause-race",
         violates: &[Property::ResumeBounded, Property::PausedMeansPaused],
         why: "§5(c)-4: the mid-batch pause fires as the handler returns; the next resume() waits for the heartbeat's immediate poll",
@@ -110,11 +105,6 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(a)-6: the heartbeat's synchronous restart is in flight when run 2 suspends; it stores a new consumer after suspend() returned (found by pausebeat hunt)",
     },
     Expectation {
-        scenario: "quick-reopen-after-suspend",
-        violates: &[Property::NoSelfFencing],
-        why: "§3.10 + §5(c)-10: after a suspend, initConsumer reuses the static id while the closed member (no LeaveGroup) still holds it",
-    },
-    Expectation {
         scenario: "retry-consumer-resumes-each-run",
         violates: &[Property::ResumeBounded, Property::NoLoss],
         why: "§3.7 + §5(c)-9: the retry run resumes twice in a row; if the second resume() comes before the heartbeat, which took the first signal, cleared `paused`, it sends to a heartbeat that is gone and times out after 300 s",
@@ -174,6 +164,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         violates: &[Property::SingleConsumer, Property::CleanShutdown],
         why: "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time",
     },
+    Expectation {
+        scenario: "member-takes-over-an-uncommitted-partition",
+        violates: &[Property::NoLoss, Property::ResumeEffective],
+        why: "§5(c)-2/§5(c)-5: the 300 s run's resume() returns while `paused` is still true (the heartbeat has taken the hand-off but not cleared it); the run's poll serves the rebalance of the member leaving (revoke, then assign in a later poll) and rebalanceCallback pauses the returned partitions before the assign, which sticks on partitions librdkafka already knows; nothing resumes them, so p0@3 is never read",
+    },
 ];
 
 /// `pr-1313`'s expected violations.
@@ -202,11 +197,6 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "long-handler-before-pause",
         violates: &[Property::MembershipKept],
         why: "§5(c)-6, unchanged by the PR",
-    },
-    Expectation {
-        scenario: "restart-with-static-id",
-        violates: &[Property::NoLoss, Property::NoSelfFencing, Property::MembershipKept],
-        why: "§5(c)-10 as go-original; the async restart does not change it",
     },
     Expectation {
         scenario: "mid-batch-pause-race",
@@ -284,24 +274,19 @@ pub const PR_1313: &[Expectation] = &[
         why: "as go-original: the PR does not change the commit after a batch",
     },
     Expectation {
-        scenario: "quick-reopen-after-suspend",
-        violates: &[Property::NoSelfFencing],
-        why: "as go-original; the PR does not touch initConsumer",
-    },
-    Expectation {
         scenario: "meet-run-run",
         violates: &[Property::MembershipKept, Property::HandleExclusive, Property::NoLoss],
         why: "§5(c)-1/-2: the run resumes while the heartbeat is inside its poll (the 150 s tick), both poll c1; the run's closing pause() finds `paused` still true (the heartbeat has not taken the buffered signal) and starts no heartbeat; the old one ends: nobody polls until the next run; on other schedules the heartbeat rewinds a record the run then commits past",
     },
     Expectation {
         scenario: "meet-run-run-restarting",
-        violates: &[Property::MembershipKept, Property::HandleExclusive, Property::NoLoss, Property::ResumeBounded],
-        why: "as meet-run-run (§5(c)-1/-2); and §5(c)-3: resume() asks the closed c1 of an async restart in flight for its assignment and fails",
+        violates: &[Property::MembershipKept, Property::HandleExclusive, Property::NoLoss, Property::ResumeBounded, Property::NoSelfFencing],
+        why: "as meet-run-run (§5(c)-1/-2); §5(c)-3: resume() asks the closed c1 of an async restart in flight for its assignment and fails; §5(c)-8/-10 (jitsu #1491): the run's synchronous restart and the heartbeat's asynchronous one both create a consumer under the static id, the later joins while the earlier is open and fences it",
     },
     Expectation {
         scenario: "meet-run-run-rebalance",
-        violates: &[Property::NoLoss, Property::MembershipKept, Property::HandleExclusive],
-        why: "§6 partition 0 only: p1's records are never handled; and §5(c)-1/-2 as meet-run-run",
+        violates: &[Property::NoLoss, Property::MembershipKept, Property::HandleExclusive, Property::ResumeEffective],
+        why: "§6 partition 0 only: p1's records are never handled; §5(c)-1/-2 as meet-run-run; §5(c)-2/-5: the rebalance's assignment comes while `paused` is still true after the resume, rebalanceCallback pauses it before the assign (a pause that sticks on partitions the client knows) and nothing resumes it",
     },
     Expectation {
         scenario: "meet-run-close",
@@ -342,5 +327,10 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "meet-close-close-outage",
         violates: &[Property::SingleConsumer, Property::CleanShutdown],
         why: "§5(c)-7: the restart's closer closes c1, still published; shutdown closes it a second time",
+    },
+    Expectation {
+        scenario: "member-takes-over-an-uncommitted-partition",
+        violates: &[Property::NoLoss, Property::ResumeEffective],
+        why: "as go-original (§5(c)-2/§5(c)-5): the 300 s run's resume() returns while `paused` is still true (the heartbeat has taken the hand-off but not cleared it); the run's poll serves the rebalance of the member leaving (revoke, then assign in a later poll) and rebalanceCallback pauses the returned partitions before the assign, which sticks on partitions librdkafka already knows; nothing resumes them, so p0@3 is never read",
     },
 ];

@@ -118,7 +118,7 @@ impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
                         error_reported = true;
                         self.note(format!("heartbeat: Error on paused consumer: {e}"));
                     }
-                    if e.is_retriable() {
+                    if crate::batch::is_retriable(&e) {
                         self.note("heartbeat: retriable error: sleeping 10 s");
                         self.rt.sleep(RETRIABLE_SLEEP);
                     } else {

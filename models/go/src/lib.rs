@@ -151,8 +151,11 @@ impl Design for GoOriginal {
     const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::GO_ORIGINAL;
     const LOOM_TOO_BIG: &'static [&'static str] =
         &["restart-with-static-id", "run-after-failing-polls"];
-    const MAY_MISS: &'static [(&'static str, &'static str)] =
-        &[("retry-consumer-resumes-each-run", "random")];
+    const MAY_MISS: &'static [(&'static str, &'static str)] = &[
+        ("retry-consumer-resumes-each-run", "random"),
+        // One ordering of the resume hand-off and the rebalance: loom and PCT find it.
+        ("member-takes-over-an-uncommitted-partition", "random"),
+    ];
     const UNREACHABLE: &'static [(&'static str, &'static str)] = &[(
         "fenced-under-a-slow-batch",
         "while the handler runs the only poll is the mid-batch pause's, 150 s into the batch (§3.3, §3.6), at 1200 s: after the fenced polls (1060-1170 s), so nothing restarts under the batch",
@@ -187,6 +190,7 @@ impl Design for Pr1313 {
         // Found after 395 (PCT) and 218 (random) of the default 500 schedules.
         ("run-after-failing-polls", "pct"),
         ("run-after-failing-polls", "random"),
+        ("member-takes-over-an-uncommitted-partition", "random"),
     ];
     const UNREACHABLE: &'static [(&'static str, &'static str)] =
         <GoOriginal as Design>::UNREACHABLE;

@@ -46,14 +46,18 @@ impl<R: Runtime, F: ConsumerFactory> BatchConsumer<R, F> {
         }
     }
 
-    /// G4: `old.Unsubscribe(); old.Close()` (Unsubscribe is not in the seam). A nil pointer
-    /// panics in a goroutine without recover: a process crash.
+    /// G4: `old.Unsubscribe(); old.Close()`: the static member leaves the group (LeaveGroup,
+    /// librdkafka's `unsubscribe()`), so the group rebalances, then the handle is closed. A nil
+    /// pointer panics in a goroutine without recover: a process crash.
     fn close_previous(&self, old: Option<Arc<F::Handle>>) {
         match old {
             None => self.crash(GoPanic(
                 "nil pointer dereference: Unsubscribe() on a nil consumer in restartConsumer's closer goroutine".into(),
             )),
             Some(c) => {
+                if let Err(e) = c.unsubscribe() {
+                    self.note(format!("restart: Unsubscribe of {} failed: {e}", c.id()));
+                }
                 let r = c.close();
                 self.note(format!(
                     "restart: Previous consumer {} closed: {}",

@@ -153,7 +153,7 @@ fn log_error(what: &str, e: &ConsumerError) {
 
 impl Design for Vetted {
     const NAME: &'static str = "vetted";
-    const ABOUT: &'static str = "pausebeat's consumer: one owner thread owns the handle; resume never waits; restarts close first and use fresh static ids";
+    const ABOUT: &'static str = "pausebeat's consumer: one owner thread owns the handle; resume never waits; restarts close the old consumer first, then reopen under the same static id";
     const OFFERS: &'static [Op] = &Op::ALL;
 
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {

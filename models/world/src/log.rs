@@ -138,13 +138,24 @@ pub enum EventKind {
     CloseEnd,
     /// The group removed the member.
     Expired(Expiry),
-    /// The member was fenced: its static instance id was held by another live member.
+    /// The handle was fenced (`FENCED_INSTANCE_ID`): a newer handle joined with its static
+    /// instance id while it was still open, and took its place in the group (KIP-345).
     Fenced {
         /// The contested id.
         instance_id: String,
-        /// The member that held it.
-        holder: HandleId,
+        /// The handle that took its place (`None`: not known, e.g. on a real cluster).
+        by: Option<HandleId>,
     },
+    /// The handle joined with a static instance id a closed member still held, and took that
+    /// member's place and assignment (no rebalance when the group is settled).
+    TookOver {
+        /// The instance id.
+        instance_id: String,
+        /// The closed handle whose place it took.
+        from: HandleId,
+    },
+    /// The handle left the group (`unsubscribe()`: LeaveGroup, static members too).
+    Unsubscribed,
     /// Two threads used the handle at once (`op` started while `other_thread` was in
     /// `other_op`): in librdkafka this corrupts memory or hangs.
     Overlap {
@@ -243,11 +254,20 @@ impl fmt::Display for EventKind {
             EventKind::Expired(e) => write!(f, "group removed the member ({e:?})"),
             EventKind::Fenced {
                 instance_id,
-                holder,
+                by: Some(by),
             } => write!(
                 f,
-                "FENCED: instance id {instance_id} still held by {holder}"
+                "FENCED: {by} joined with instance id {instance_id} while this handle was open"
             ),
+            EventKind::Fenced {
+                instance_id,
+                by: None,
+            } => write!(f, "FENCED: instance id {instance_id} taken by another member"),
+            EventKind::TookOver { instance_id, from } => write!(
+                f,
+                "took over static member {instance_id} from closed {from} (no rebalance)"
+            ),
+            EventKind::Unsubscribed => write!(f, "unsubscribe (LeaveGroup)"),
             EventKind::Overlap {
                 op,
                 other_thread,

@@ -96,7 +96,7 @@ impl Property {
             Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume(), and none is still in the handler when pause() returns (unless pause() was called from inside the handler); a pause whose call overlapped a resume or run on another thread is not judged (the callers left the order open)",
             Property::NoLoss => "no commit passes a record that neither the handler finished successfully nor another member of the group handled, and every produced record is finished (by the handler or another member) by the end of the scenario",
             Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
-            Property::NoSelfFencing => "no consumer is created with a static instance id that a live or not-yet-expired member still holds",
+            Property::NoSelfFencing => "no consumer handle of the design is fenced: no consumer is created with a static instance id while a handle holding it is still open (polled, or inside its close); Kafka lets the newcomer take the member's place and fences the old handle (KIP-345). Re-creating after the old handle was closed takes its place and fences nobody",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
             Property::CleanShutdown => "in scenarios that close the consumer: close() returns within the close bound (default 10 s), not counting the time the client spent inside its own close of a handle meanwhile (no design can shorten it); when the last close() returned (plus the close grace, default 0 s) every thread of the design has ended and no handle is open",
             Property::NoDuplicates => "a record the handler finished successfully is handed to it again only for a cause: since that success the partition's position was never committed past the record, and since the first hand-off something happened that re-reads it (a handle closed or created, the partition revoked or assigned, the member removed or fenced, a poll or a commit failed, a batch failed in the handler); and no commit moves a partition's committed offset back (below what the group committed before: the records in between, already handled, would be handed again)",
@@ -1244,21 +1244,36 @@ pub fn membership_kept(x: &Execution<'_>) -> Option<Violation> {
     None
 }
 
-/// `no-self-fencing`: no member fenced.
+/// `no-self-fencing`: no handle of the design is fenced. Kafka (KIP-345) lets a handle that
+/// joins with a static instance id take the place of the member holding it and fences the old
+/// one if it is still open: a design that creates a consumer under its id while the previous
+/// handle is still open (polled, or inside a slow close) fences itself. Re-creating after the
+/// previous handle was closed fences nobody (the newcomer takes over) and is not judged.
 pub fn no_self_fencing(x: &Execution<'_>) -> Option<Violation> {
     x.events.iter().find_map(|e| match &e.kind {
-        EventKind::Fenced {
-            instance_id,
-            holder,
-        } => Some(x.violation(
-            Property::NoSelfFencing,
-            e,
-            format!(
-                "{} created by `{}` with instance id {instance_id} still held by {holder}",
-                e.handle.unwrap_or_default(),
-                e.thread
-            ),
-        )),
+        EventKind::Fenced { instance_id, by } => {
+            let victim = e.handle.unwrap_or_default();
+            let by_text = match by {
+                Some(b) => {
+                    let creator = x
+                        .events
+                        .iter()
+                        .find(|c| {
+                            c.handle == Some(*b) && matches!(c.kind, EventKind::Created { .. })
+                        })
+                        .map_or(String::new(), |c| format!(" created by `{}`", c.thread));
+                    format!("{b}{creator}")
+                }
+                None => "another member".to_string(),
+            };
+            Some(x.violation(
+                Property::NoSelfFencing,
+                e,
+                format!(
+                    "{victim} was still open when {by_text} joined with its instance id {instance_id}: {victim} is fenced"
+                ),
+            ))
+        }
         _ => None,
     })
 }

@@ -441,9 +441,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     pub(super) fn on_error(&mut self, e: KafkaError) {
         self.shared.set_error(ConsumerError::Kafka(e.clone()));
         if e.membership_lost() || (mutants::active("outage-restarts") && transient(&e)) {
-            if mutants::active("outage-restarts") {
-                self.ids.used = false; // and under the same id
-            }
             return self.restart(e);
         }
         let now = self.rt.now();

@@ -7,15 +7,21 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     // ----- opening, closing, restarting ----------------------------------------------------
 
     /// Creates a consumer (the previous one, if any, is closed already).
+    /// The static instance id of the next handle: the configured one.
+    fn instance_id(&self) -> Option<String> {
+        self.cfg.instance_id().map(str::to_string)
+    }
+
     pub(super) fn open(&mut self) {
-        let now = self.rt.now();
         let attempt = match &self.phase {
             Phase::Restarting(r) => r.attempt,
             _ => 0,
         };
         let was_suspended = matches!(self.phase, Phase::Suspended);
         let restarting = matches!(self.phase, Phase::Restarting(_));
-        let id = self.ids.next(now);
+        // Always the configured static id: the previous handle is closed by now, so a newcomer
+        // takes its place in the group without a rebalance (KIP-345) and fences nobody.
+        let id = self.instance_id();
         self.shared.set_fetch_target(self.consuming());
         tracing::debug!(consumer = self.cfg.name(), instance_id = ?id, attempt, "creating a consumer");
         // A create can take the client time (it may look the cluster up): like its closes,
@@ -29,7 +35,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         );
         match created {
             Ok(handle) => {
-                self.ids.opened();
                 self.shared.counters.created.fetch_add(1);
                 let now = self.rt.now();
                 if restarting && mutants::active("no-resume-after-restart") {
@@ -89,13 +94,12 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             tracing::warn!(handle = %id, error = %e, "closing the consumer failed");
         }
         self.shared.counters.closed.fetch_add(1);
-        self.ids.released(self.rt.now());
         tracing::debug!(handle = %id, "consumer closed");
     }
 
     /// Replaces a broken consumer: the old handle is closed first (so it is never polled and
     /// closed at once, and never alive next to its successor), then a new one is created under
-    /// a fresh instance id at the next step.
+    /// the same static instance id at the next step: it takes the closed member's place.
     ///
     /// The first restart is immediate; a consumer that fails again soon after it was created
     /// (within the backoff cap) counts as a failed attempt, so a persistent failure restarts
@@ -112,6 +116,19 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         if mutants::active("restart-keeps-old-handle") {
             if let Phase::Open(old) = std::mem::replace(&mut self.phase, Phase::Idle) {
                 std::mem::forget(old.handle);
+            }
+        }
+        if mutants::active("restart-creates-first") {
+            // The replacement first, then the old handle: under the same static id the
+            // newcomer takes the member's place while the old handle is still open.
+            if let Phase::Open(old) = std::mem::replace(&mut self.phase, Phase::Idle) {
+                self.open();
+                let _ = self
+                    .shared
+                    .client_call(|| self.rt.now(), true, || old.handle.close());
+                self.shared.counters.closed.fetch_add(1);
+                self.shared.counters.restarts.fetch_add(1);
+                return;
             }
         }
         self.close_handle();

@@ -11,7 +11,7 @@
 //! ```text
 //!            run/resume               membership lost, or N non-retriable errors
 //!   Idle ───────────────▶ Open ◀──────────────────────────────────────┐
-//!                        │  ▲ │ close old handle, then create `<id>-r<N>`  │
+//!                        │  ▲ │ close old handle, then create (same id)    │
 //!            suspend     │  │ └──────────────────────▶ Restarting ──────┘
 //!   Suspended ◀──────────┘  │ run              create failed: backoff ×2, │
 //!        │ ▲                │                  serving commands meanwhile │
@@ -305,63 +305,6 @@ fn next_open_step(
     }
 }
 
-/// Static instance ids: the configured id first, then `<id>-r<N>`. An id a created handle held
-/// is used again only once that handle has been closed for longer than the session timeout
-/// plus a margin, so no open handle and no unexpired closed static member can hold it
-/// (`no-self-fencing`); a restart therefore always gets a fresh id (PR #1494's `-r<N>`).
-struct InstanceIds {
-    base: Option<String>,
-    generation: u32,
-    /// A handle was created with the current id.
-    used: bool,
-    /// When that handle was closed (`None` while it is open).
-    released_at: Option<Instant>,
-    reuse_after: Duration,
-}
-
-impl InstanceIds {
-    fn new(cfg: &ConsumerConfig) -> Self {
-        let session = cfg.session_timeout();
-        InstanceIds {
-            base: cfg.instance_id().map(str::to_string),
-            generation: 0,
-            used: false,
-            released_at: None,
-            reuse_after: session + (session / 4).max(Duration::from_secs(1)),
-        }
-    }
-
-    /// The id for the next handle.
-    fn next(&mut self, now: Instant) -> Option<String> {
-        let base = self.base.as_ref()?;
-        if self.used {
-            let expired = self
-                .released_at
-                .is_some_and(|t| now >= t + self.reuse_after);
-            if !expired && !mutants::active("restart-same-id") {
-                self.generation += 1;
-                self.used = false;
-            }
-        }
-        Some(if self.generation == 0 {
-            base.clone()
-        } else {
-            format!("{base}-r{}", self.generation)
-        })
-    }
-
-    fn opened(&mut self) {
-        self.used = true;
-        self.released_at = None;
-    }
-
-    fn released(&mut self, now: Instant) {
-        if self.used {
-            self.released_at = Some(now);
-        }
-    }
-}
-
 /// Which kind of poll.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum PollKind {
@@ -393,7 +336,6 @@ pub(crate) struct Owner<R: Runtime, F: ConsumerFactory, P: Probe> {
     queued_after: AfterRun,
     pause_acks: Vec<Chan<R, ()>>,
     suspends: Vec<Chan<R, Result<(), ConsumerError>>>,
-    ids: InstanceIds,
     /// Consecutive restarts of consumers that failed soon after they were created.
     restart_streak: u32,
     stopping: bool,
@@ -414,7 +356,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         exited: Chan<R, ()>,
         worker: Worker<R>,
     ) -> Self {
-        let ids = InstanceIds::new(&cfg);
         Owner {
             rt,
             cfg,
@@ -432,7 +373,6 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             queued_after: AfterRun::RequestedMode,
             pause_acks: Vec::new(),
             suspends: Vec::new(),
-            ids,
             restart_streak: 0,
             stopping: false,
             shut_down: false,

@@ -1,44 +1,60 @@
 //! The modeled Kafka world: a deterministic in-memory broker, consumer group and consumer handles
-//! on a runtime's (virtual) clock, following librdkafka 2.12.1 where coordination depends on it.
+//! on a runtime's (virtual) clock. Client behaviour follows librdkafka 2.12.1 (as the rdkafka
+//! backend sees it through rust-rdkafka 0.39); group behaviour follows Kafka's group coordinator
+//! (classic protocol, KIP-345) where librdkafka's mock cluster departs from it. Every rule has its
+//! oracle and its conformance case in `docs/world.md`; `pausebeat conform` plays the cases on
+//! the world and on the mock cluster and compares.
 //!
 //! The world is *passive*: it has no threads. Its whole state sits under one lock, and every
 //! time-based rule (records produced at their time, faults, session and max.poll expiries, other
-//! members joining and leaving) is applied lazily from `rt.now()` whenever an operation runs. A
-//! poll that waits sets its deadline to the next instant at which any such rule could change
-//! what it sees, so a record produced at `t` is returned at `t`.
+//! members joining and leaving, the end of a rebalance's join phase) is applied lazily from
+//! `rt.now()` whenever an operation runs. A poll that waits sets its deadline to the next instant
+//! at which any such rule could change what it sees, so a record produced at `t` is returned at
+//! `t`.
 //!
-//! Everything is recorded in the world's [`EventLog`], which the scenario catalogue judges its
-//! properties from.
+//! Everything is recorded in the world's [`EventLog`], which the properties are judged from.
 //!
 //! The rules, in short (see the crate's tests for each):
-//! * **Group.** Members are the open subscribed handles, the present [`OtherMember`]s and closed
-//!   *static* members whose session has not run out (a static member sends no LeaveGroup). The
-//!   assignment is round-robin over the members in join order; each change of membership starts
-//!   a new generation. A handle learns of it only inside its next poll (eager protocol): revoke
-//!   of the whole old assignment (`hook.revoked`, while still assigned), `hook.before_assign`
-//!   (with nothing assigned), the new assignment takes effect, `hook.after_assign`; the poll then
-//!   returns `Ok(None)`. A newly assigned partition fetches from its committed offset (0 if none:
-//!   `auto.offset.reset=earliest`); a partition kept keeps its position, unless the membership
-//!   was lost meanwhile (max.poll or session expiry), in which case every position restarts from
-//!   the committed offset.
-//! * **Other members** take their share; a *consuming* one handles and commits every record of
-//!   its partitions (from the committed offset to the end) as soon as no member handle still
-//!   holds them — the old owner served the revocation, or is out of the group — so a partition
-//!   that comes back is read from where that member committed.
-//! * **Pause** is a per-handle, per-partition flag that survives revocation; `pause` applies
-//!   only to partitions assigned right now (so a pause in `before_assign` does not stick),
-//!   `resume` clears the flag of every partition named.
-//! * **Broker outage**: polls fail at once with `BrokerTransport` (non-retriable, as
-//!   confluent-kafka-go's `IsRetriable()` says of local transport errors), commits and
-//!   `committed` fail; pause, resume, seek and assignment are local and work; creation works.
-//!   An outage longer than the session timeout expires every member at `from + session`; each
-//!   rejoins at its first poll after the outage.
-//! * **max.poll.interval**: a member not polled for that long (measured, as librdkafka does, from
-//!   the start or end of its latest poll; never while a poll is in progress) leaves the group;
-//!   its next poll returns `MaxPollExceeded` once, the poll after rejoins.
-//! * **Static ids**: creating a handle with an instance id that an open handle, or a closed
-//!   static member whose session has not run out, still holds fences the *new* handle (every
-//!   poll: `Fenced`, fatal; it never joins).
+//! * **Joining.** A created handle subscribes and sends JoinGroup at once (librdkafka's
+//!   background thread, no poll needed), or at its first poll after a broker outage. An empty
+//!   group's first rebalance waits `initial_rebalance_delay` (Kafka's
+//!   `group.initial.rebalance.delay.ms`, 3 s).
+//! * **Rebalances are not atomic** (eager protocol). A change of membership starts a join phase;
+//!   each member handle learns of it at its next poll, which serves the revoke of its whole
+//!   assignment (`hook.revoked`, while still assigned) and returns `Ok(None)`; only then does it
+//!   rejoin. The phase ends when every member rejoined (plus a chosen extra,
+//!   [`Fault::RebalanceTakesOneOf`]) or at the rebalance timeout (`max.poll.interval`), removing
+//!   who did not rejoin; the assignment (round-robin over the members in join order) is served
+//!   by a *later* poll (`hook.before_assign`, assign, `hook.after_assign`), which returns
+//!   `Ok(None)`. Polls in between return nothing and the assignment is empty.
+//! * **Positions.** Every assigned partition — new, or kept across the rebalance — starts at its
+//!   committed offset (0 if none: `auto.offset.reset=earliest`).
+//! * **Pause** is a per-handle, per-partition flag that survives revocation; it applies to a
+//!   partition assigned now, or to any partition once the handle has had an assignment (the
+//!   topic is known to the client); `resume` clears it. A paused partition returns no record
+//!   after `pause` returned (librdkafka's version barrier), unless [`Fault::SlipAfterPause`].
+//! * **Broker outage**: a poll gets `BrokerTransport` and `AllBrokersDown` once as the outage
+//!   begins, `BrokerTransport` again every 30 s, and otherwise waits and returns nothing (both
+//!   retriable); fetching stops. A commit waits for the coordinator up to `session.timeout`
+//!   (then `TimedOut`, retriable), `committed` and `high_watermark` up to their 10 s timeout.
+//!   An outage longer than the session timeout expires every member at `from + session` on both
+//!   sides: the client serves a revoke (lost) at its next poll and rejoins once the brokers are
+//!   back.
+//! * **max.poll.interval**: a member holding an assignment not polled for that long (measured,
+//!   as librdkafka does, from the start or end of its latest poll; never while a poll is in
+//!   progress) gets one `MaxPollExceeded` error, then a revoke (lost), then rejoins; a dynamic
+//!   member leaves the group at once, a static one stays a member until it rejoins (taking its
+//!   own place back) or its session runs out.
+//! * **Static membership** (KIP-345): a handle created with an instance id that a member still
+//!   holds replaces that member: it takes its place and assignment without a rebalance when the
+//!   group is settled. If the old handle is still open it is **fenced**: its next poll returns
+//!   one fatal `Fenced` error and then nothing, its commits fail `Fenced`. A closed static member
+//!   sends no LeaveGroup: it keeps its partitions until its session runs out or it is replaced.
+//!   `unsubscribe` leaves the group (static members too).
+//! * **Commits** are judged as the coordinator does: an unknown member gets `UnknownMember`, a
+//!   stale generation `IllegalGeneration`, a member with the new generation but not its
+//!   assignment yet `RebalanceInProgress`; ownership of the partitions is never checked (a stale
+//!   commit can move an offset back).
 //! * **Concurrent use**: a poll or close that starts while another thread is inside a poll or
 //!   close of the same handle logs [`EventKind::Overlap`] and carries on.
 //! * **Closed handles**: every later call fails with `Closed` (non-retriable); a poll running
@@ -251,12 +267,16 @@ impl<R: Runtime> World<R> {
     }
 }
 
+/// How long `committed` and `high_watermark` wait without brokers before they time out (the
+/// rdkafka backend's default `op_timeout`; the Go consumer's 10 000 ms).
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl<R: Runtime> ConsumerFactory for World<R> {
     type Handle = WorldHandle<R>;
 
-    /// Creates a handle (`c1`, `c2`, … in creation order) and subscribes it: it joins the group
-    /// at once (or at its first poll after a broker outage), or is fenced when another member
-    /// still holds its static instance id.
+    /// Creates a handle (`c1`, `c2`, … in creation order) and subscribes it: it sends JoinGroup
+    /// at once (or at its first poll after a broker outage); with the static instance id of a
+    /// member of the group, it takes that member's place.
     fn create(
         &self,
         instance_id: Option<&str>,
@@ -296,36 +316,13 @@ impl<R: Runtime> ConsumerFactory for World<R> {
         let k = st.handles.len();
         let id = HandleId(k as u64 + 1);
         let instance_id = instance_id.map(str::to_string);
-        let mut h = HandleState::new(id, instance_id.clone(), sh.cfg.partitions, now);
+        let h = HandleState::new(id, instance_id.clone(), sh.cfg.partitions, now);
         sh.log.record(Some(id), EventKind::Created { instance_id });
-        let holder = h.instance_id.as_deref().and_then(|iid| {
-            st.handles
-                .iter()
-                .find(|o| {
-                    o.instance_id.as_deref() == Some(iid)
-                        && !o.fenced
-                        && (!o.closed || o.member.is_some())
-                })
-                .map(|o| o.id)
-        });
-        let fenced_by = holder.zip(h.instance_id.clone());
-        if fenced_by.is_some() {
-            h.fenced = true;
-        }
         st.handles.push(h);
-        if let Some((holder, instance_id)) = fenced_by {
-            tracing::debug!(handle = %id, %holder, "fenced");
-            sh.log.record(
-                Some(id),
-                EventKind::Fenced {
-                    instance_id,
-                    holder,
-                },
-            );
-        } else if sh.cfg.outage_at(now).is_some() {
+        if sh.cfg.outage_at(now).is_some() {
             st.handles[k].needs_join = true;
         } else {
-            st.join(&sh.cfg, k);
+            st.join(&sh.cfg, &sh.log, k, now);
         }
         drop(st);
         Ok(WorldHandle {
@@ -428,27 +425,57 @@ impl<R: Runtime> WorldHandle<R> {
         r
     }
 
-    /// Serves a rebalance inside a poll: revoke (hook while still assigned), unassign,
-    /// before_assign, assign, after_assign. The lock is not held here.
-    fn serve(&self, plan: Plan) {
-        let (sh, k, hook) = (self.sh(), self.inner.k, &self.inner.hook);
-        if !plan.old.is_empty() {
-            {
-                let mut st = sh.state.lock();
-                st.handles[k].revoke_grace = !plan.reset;
-                sh.log
-                    .record(Some(self.inner.id), EventKind::Revoked(plan.old.clone()));
-            }
-            hook.revoked(self, &plan.old);
+    /// Waits, without the lock, while the brokers are down and at most `limit`: what a request
+    /// that needs a broker does (librdkafka parks a commit until a coordinator is known, a
+    /// query until its timeout). True if the brokers are up (or were never down).
+    fn wait_for_brokers(&self, limit: Duration, begin: Option<EventKind>) -> bool {
+        let sh = self.sh();
+        let (outage, now) = {
             let mut st = sh.state.lock();
-            let h = &mut st.handles[k];
-            h.revoke_grace = false;
-            h.assigned.clear();
+            let now = sh.rt.now();
+            st.advance(&sh.cfg, &sh.log, now);
+            match sh.cfg.outage_at(now) {
+                Some(i) => {
+                    st.fault_hit(i);
+                    (Some(i), now)
+                }
+                None => (None, now),
+            }
+        };
+        let Some(i) = outage else { return true };
+        if let Some(kind) = begin {
+            sh.log.record(Some(self.inner.id), kind);
         }
-        hook.before_assign(self, &plan.new);
-        let new = plan.new.clone();
-        if sh.state.lock().apply_plan(&sh.log, k, plan) {
-            hook.after_assign(self, &new);
+        let until = sh.cfg.outage_end(i).min(now + limit);
+        sh.rt.sleep(until.saturating_since(now));
+        sh.cfg.outage_at(sh.rt.now()).is_none()
+    }
+
+    /// Serves a rebalance event inside a poll; the lock is not held here.
+    fn serve(&self, plan: Plan) {
+        let (sh, k, id, hook) = (self.sh(), self.inner.k, self.inner.id, &self.inner.hook);
+        match plan {
+            Plan::Revoke { old, lost } => {
+                sh.log.record(Some(id), EventKind::Revoked(old.clone()));
+                // Still assigned while the callback runs (`pre_rebalance` sees the old list).
+                hook.revoked(self, &old);
+                let mut st = sh.state.lock();
+                let now = sh.rt.now();
+                st.advance(&sh.cfg, &sh.log, now);
+                st.revoked(&sh.log, k, lost, now);
+            }
+            Plan::Assign { new, gen } => {
+                hook.before_assign(self, &new);
+                let applied = {
+                    let mut st = sh.state.lock();
+                    let now = sh.rt.now();
+                    st.advance(&sh.cfg, &sh.log, now);
+                    st.apply_assign(&sh.log, k, new.clone(), gen)
+                };
+                if applied {
+                    hook.after_assign(self, &new);
+                }
+            }
         }
     }
 }
@@ -510,6 +537,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                     st.advance(&sh.cfg, &sh.log, now);
                     break Ok(None);
                 }
+                Step::Again => st.advance(&sh.cfg, &sh.log, now),
                 Step::Wait => {
                     if now >= deadline {
                         break Ok(None);
@@ -549,6 +577,44 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         result
     }
 
+    /// Takes every record at hand in one go, under the world's lock: what librdkafka has queued
+    /// is handed out without anything else happening in between (the rdkafka backend holds its
+    /// client for the lot). Each record is logged as a zero-timeout poll. Anything other than a
+    /// record at hand (a rebalance to serve, an error) is left to a regular zero-timeout poll.
+    /// `each` must not call the handle.
+    fn poll_at_hand(&self, each: &mut dyn FnMut(Record) -> bool) -> Result<(), KafkaError> {
+        let (sh, k, id) = (self.sh(), self.inner.k, self.inner.id);
+        let thread = sh.rt.thread_name();
+        {
+            let mut st = sh.state.lock();
+            let now = sh.rt.now();
+            st.advance(&sh.cfg, &sh.log, now);
+            // Another thread inside the handle, or anything but records to hand out: the
+            // regular path reports or serves it.
+            if st.handles[k].other_active(&thread).is_none() && st.only_fetching(&sh.cfg, k, now) {
+                st.handles[k].last_poll = now;
+                while let Some(r) = st.fetch(&sh.log, k) {
+                    sh.log.record(Some(id), EventKind::PollBegin);
+                    let end = PollOutcome::Record {
+                        partition: r.partition,
+                        offset: r.offset,
+                    };
+                    sh.log.record(Some(id), EventKind::PollEnd(end));
+                    if !each(r) {
+                        return Ok(());
+                    }
+                }
+                return Ok(());
+            }
+        }
+        while let Some(r) = self.poll(Duration::ZERO)? {
+            if !each(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn pause(&self, partitions: &[Partition]) -> Result<(), KafkaError> {
         let id = self.inner.id;
         self.local("pause", |st, sh, now| {
@@ -557,10 +623,15 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             let h = &mut st.handles[self.inner.k];
             let mut applied = Vec::with_capacity(partitions.len());
             for &p in partitions {
-                if h.assigned.contains(&p) {
+                let known = p >= 0 && (p as usize) < sh.cfg.partitions;
+                if known && (h.assigned.contains(&p) || h.topic_known) {
                     let pi = p as usize;
                     // A fetching partition with a record ready has it in the client already.
-                    if !h.paused[pi] && h.position[pi] < high[pi] && slip.is_some() {
+                    if h.assigned.contains(&p)
+                        && !h.paused[pi]
+                        && h.position[pi] < high[pi]
+                        && slip.is_some()
+                    {
                         h.slipping[pi] = slip;
                     }
                     h.paused[pi] = true;
@@ -642,9 +713,14 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         })
     }
 
+    /// A synchronous commit: slow commits take their time; without brokers the commit waits for
+    /// a coordinator up to `session.timeout` (librdkafka's `rd_kafka_cgrp_defer_offset_commit`)
+    /// and then fails `TimedOut` (retriable, librdkafka's `_WAIT_COORD`); with a coordinator it
+    /// is judged by the group's rules at that moment.
     fn commit(&self, offsets: &[(Partition, Offset)]) -> Result<(), KafkaError> {
         let (sh, k, id) = (self.sh(), self.inner.k, self.inner.id);
         let slow = sh.cfg.slow_commit;
+        let mut begun = false;
         if slow > Duration::ZERO {
             {
                 let mut st = sh.state.lock();
@@ -656,10 +732,28 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                     st.fault_effect(&sh.log, i, || format!("a commit takes {slow:?}"));
                 }
                 sh.log.record(Some(id), EventKind::CommitBegin);
+                begun = true;
             }
             sh.rt.sleep(slow);
         }
+        let fenced_or_closed = {
+            let st = sh.state.lock();
+            st.handles[k].closed || st.handles[k].fenced
+        };
+        let coordinator = fenced_or_closed
+            || self.wait_for_brokers(sh.cfg.session, (!begun).then_some(EventKind::CommitBegin));
+        if offsets.is_empty() {
+            // Nothing to commit: the rdkafka backend returns at once, as here.
+            return self.local("commit", |_, _, _| Ok(()));
+        }
         self.local("commit", |st, sh, now| {
+            if !coordinator {
+                return Err(err(
+                    ErrorClass::Retriable,
+                    ErrorCode::TimedOut,
+                    "_WAIT_COORD: no coordinator within session.timeout.ms",
+                ));
+            }
             st.commit_check(&sh.cfg, &sh.log, k, now, offsets)?;
             for &(p, o) in offsets {
                 st.committed[p as usize] = Some(o);
@@ -675,13 +769,13 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     }
 
     fn high_watermark(&self, partition: Partition) -> Result<Option<Offset>, KafkaError> {
-        self.local("high_watermark", |st, sh, now| {
-            if let Some(i) = sh.cfg.outage_at(now) {
-                st.fault_hit(i);
+        let up = self.wait_for_brokers(QUERY_TIMEOUT, None);
+        self.local("high_watermark", |st, sh, _| {
+            if !up {
                 return Err(err(
-                    ErrorClass::NonRetriable,
-                    ErrorCode::BrokerTransport,
-                    "broker transport failure (all brokers down)",
+                    ErrorClass::Retriable,
+                    ErrorCode::TimedOut,
+                    "watermark query timed out (no broker)",
                 ));
             }
             let p = usize::try_from(partition)
@@ -702,13 +796,13 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
         &self,
         partitions: &[Partition],
     ) -> Result<Vec<(Partition, Option<Offset>)>, KafkaError> {
-        self.local("committed", |st, sh, now| {
-            if let Some(i) = sh.cfg.outage_at(now) {
-                st.fault_hit(i);
+        let up = self.wait_for_brokers(QUERY_TIMEOUT, None);
+        self.local("committed", |st, sh, _| {
+            if !up {
                 return Err(err(
-                    ErrorClass::NonRetriable,
-                    ErrorCode::BrokerTransport,
-                    "broker transport failure (all brokers down)",
+                    ErrorClass::Retriable,
+                    ErrorCode::TimedOut,
+                    "committed offsets query timed out (no coordinator)",
                 ));
             }
             Ok(partitions
@@ -720,6 +814,19 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
                     (p, c)
                 })
                 .collect())
+        })
+    }
+
+    fn unsubscribe(&self) -> Result<(), KafkaError> {
+        let (k, id) = (self.inner.k, self.inner.id);
+        self.local("unsubscribe", |st, sh, now| {
+            let old = st.handles[k].assigned.clone();
+            if !old.is_empty() {
+                sh.log.record(Some(id), EventKind::Revoked(old));
+            }
+            st.unsubscribe(&sh.cfg, &sh.log, k, now);
+            sh.log.record(Some(id), EventKind::Unsubscribed);
+            Ok(())
         })
     }
 
@@ -768,17 +875,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             st.handles[k].leave(token);
         }
         if !st.handles[k].closed {
-            let h = &mut st.handles[k];
-            h.closed = true;
-            h.closed_at = now;
-            // A dynamic member leaves the group now; a static one stays until its session
-            // runs out (no LeaveGroup, KIP-345).
-            let leaves = h.member.is_some() && h.instance_id.is_none();
-            if leaves {
-                h.member = None;
-                st.membership_changed(&sh.cfg);
-            }
-            st.notify_handle(k);
+            st.closed(&sh.cfg, &sh.log, k, now);
         }
         sh.log.record(Some(id), EventKind::CloseEnd);
         Ok(())

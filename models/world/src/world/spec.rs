@@ -65,6 +65,11 @@ pub enum Fault {
     /// Each creation of a consumer takes one of these (chosen per call), on top of any
     /// `SlowCreate`.
     CreateTakesOneOf(Vec<Duration>),
+    /// Each rebalance's join phase takes one of these longer than its barrier (every member
+    /// rejoined): the time other members of a real group take to rejoin, their metadata round
+    /// trips, a coordinator under load. Chosen per rebalance by the checkers; the window in
+    /// which the design's consumer has no assignment and its polls return nothing.
+    RebalanceTakesOneOf(Vec<Duration>),
 }
 
 impl Fault {
@@ -80,17 +85,24 @@ impl Fault {
             | Fault::SlowCreate(_)
             | Fault::SlowCommit(_)
             | Fault::CloseTakesOneOf(_)
-            | Fault::CreateTakesOneOf(_) => None,
+            | Fault::CreateTakesOneOf(_)
+            | Fault::RebalanceTakesOneOf(_) => None,
         }
     }
 }
 
-/// The class librdkafka (as seen through confluent-kafka-go's `IsRetriable()` / fatal flag) gives
-/// an error code: fencing is fatal, a client-side timeout is retriable, everything else is not.
+/// The class the rdkafka backend gives an error code (`pausebeat::rdkafka::classify_code`, the
+/// seam's classification of librdkafka's codes): fencing is fatal; a timeout, a broken
+/// connection, all brokers down and a rebalance in progress are retriable; the rest is not.
+/// (confluent-kafka-go's `IsRetriable()` is false for every error event a poll returns: the Go
+/// ports apply that themselves.)
 pub fn default_class(code: ErrorCode) -> ErrorClass {
     match code {
         ErrorCode::Fenced => ErrorClass::Fatal,
-        ErrorCode::TimedOut => ErrorClass::Retriable,
+        ErrorCode::TimedOut
+        | ErrorCode::BrokerTransport
+        | ErrorCode::AllBrokersDown
+        | ErrorCode::RebalanceInProgress => ErrorClass::Retriable,
         _ => ErrorClass::NonRetriable,
     }
 }
@@ -138,8 +150,11 @@ pub struct WorldSpec {
     pub records: Vec<(Duration, Partition, u32)>,
     /// `session.timeout.ms`.
     pub session_timeout: Duration,
-    /// `max.poll.interval.ms`.
+    /// `max.poll.interval.ms` (librdkafka also sends it as the member's rebalance timeout).
     pub max_poll_interval: Duration,
+    /// The broker's `group.initial.rebalance.delay.ms`: the first rebalance of an empty group
+    /// waits this long for more members (Kafka's default 3 s).
+    pub initial_rebalance_delay: Duration,
     /// Faults.
     pub faults: Vec<Fault>,
     /// Other members of the group.
@@ -148,13 +163,15 @@ pub struct WorldSpec {
 
 impl Default for WorldSpec {
     /// Two partitions, no records, no faults, no other members, session timeout 45 s,
-    /// max.poll.interval 300 s (the Go consumer's defaults).
+    /// max.poll.interval 300 s (the Go consumer's defaults), an initial rebalance delay of 3 s
+    /// (Kafka's default).
     fn default() -> Self {
         WorldSpec {
             partitions: 2,
             records: Vec::new(),
             session_timeout: Duration::from_secs(45),
             max_poll_interval: Duration::from_secs(300),
+            initial_rebalance_delay: Duration::from_secs(3),
             faults: Vec::new(),
             members: Vec::new(),
         }
@@ -202,6 +219,11 @@ impl WorldSpec {
     /// Sets `max.poll.interval`.
     pub fn with_max_poll_interval(mut self, d: Duration) -> Self {
         self.max_poll_interval = d;
+        self
+    }
+    /// Sets the broker's `group.initial.rebalance.delay`.
+    pub fn with_initial_rebalance_delay(mut self, d: Duration) -> Self {
+        self.initial_rebalance_delay = d;
         self
     }
     /// Adds a fault.
