@@ -12,7 +12,6 @@ use pausebeat_scenarios::scenario::{secs, Op, Scenario};
 use pausebeat_scenarios::verify::{check_design, replay_design, Verdict};
 use pausebeat_scenarios::vetted::Vetted;
 use pausebeat_world::{EventKind, Fault, PollOutcome};
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// One plain execution of `s` against the vetted design; panics with the trace on a violation.
@@ -188,8 +187,15 @@ fn a_restart_never_fences_itself() {
         .run_at(300);
     let x = check(&s);
     let ids = x.created_ids();
-    let distinct: BTreeSet<_> = ids.iter().collect();
-    assert_eq!(distinct.len(), ids.len(), "no id used twice: {ids:?}");
+    assert_eq!(
+        x.count(|k| matches!(k, EventKind::Fenced { .. })),
+        0,
+        "every replacement takes the place of a closed handle: nobody fenced"
+    );
+    assert!(
+        ids.iter().all(|id| id.as_deref() == Some("a1-bulker-0")),
+        "always the configured id: {ids:?}"
+    );
     // Per 20 s window: at once, then after 1, 2, 4, 8 s (a doubling backoff, not a loop).
     assert!(
         ids.len() >= 6 && ids.len() <= 14,

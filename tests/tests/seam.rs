@@ -539,12 +539,12 @@ fn offset_commit_request_errors_are_classified() {
             (
                 RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
                 ErrorClass::Retriable,
-                ErrorCode::Other,
+                ErrorCode::RebalanceInProgress,
             ),
             (
                 RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
                 ErrorClass::NonRetriable,
-                ErrorCode::Other,
+                ErrorCode::IllegalGeneration,
             ),
             (
                 RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID,

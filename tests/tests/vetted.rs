@@ -471,7 +471,7 @@ fn a_restart_after_fencing_reopens_under_its_static_id_and_loses_nothing() {
 }
 
 #[test]
-fn a_fatal_error_while_paused_restarts_paused_under_a_fresh_id() {
+fn a_fatal_error_while_paused_restarts_paused_under_its_static_id() {
     with_timeout("vetted-restart-paused", LIMIT, || {
         let kafka = mock("v-restart-paused");
         let all = produce_all(&kafka, 5);

@@ -8,6 +8,7 @@ pub mod design;
 pub mod handler;
 pub mod log;
 pub mod properties;
+pub mod record;
 pub mod world;
 
 pub use design::{CallError, Design, Env, Expectation, Instance, Op, Timing};
