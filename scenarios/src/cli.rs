@@ -67,6 +67,11 @@ enum Cmd {
     /// threads under random faults, seeded; checks nothing lost, commits, closes.
     #[cfg(feature = "rdkafka")]
     Soak(SoakArgs),
+    /// Does the modeled world behave like Kafka? Plays each conformance case on the world and
+    /// on librdkafka's mock cluster and compares (exit 0: every case agrees or is a listed
+    /// exception where the mock departs from Kafka; 1 otherwise).
+    #[cfg(feature = "rdkafka")]
+    Conform(ConformArgs),
     /// Run one check and print its result as one JSON line (used by `verify` to isolate checks).
     #[command(name = "__check", hide = true)]
     Check(CheckArgs),
@@ -194,6 +199,23 @@ struct SoakArgs {
     json: Option<PathBuf>,
 }
 
+#[cfg(feature = "rdkafka")]
+#[derive(Args)]
+struct ConformArgs {
+    /// Only this case (repeatable; default all).
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// List the cases with their rules and oracles, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct HuntArgs {
     /// The design to hunt in.
@@ -296,7 +318,7 @@ pub fn run(registry: Registry) -> ExitCode {
     // (PAUSEBEAT_LOG=librdkafka=warn brings them back). loom's coroutine library logs every
     // panic it unwinds (the driver stops loom with one after a violation): off too.
     #[cfg(feature = "rdkafka")]
-    let real = matches!(cli.command, Cmd::Demo(_) | Cmd::Soak(_));
+    let real = matches!(cli.command, Cmd::Demo(_) | Cmd::Soak(_) | Cmd::Conform(_));
     #[cfg(not(feature = "rdkafka"))]
     let real = false;
     let default = if real {
@@ -334,6 +356,15 @@ pub fn run(registry: Registry) -> ExitCode {
             },
             a.json.as_deref(),
         ),
+        #[cfg(feature = "rdkafka")]
+        Cmd::Conform(a) => {
+            if a.list {
+                crate::conform::list();
+                ExitCode::SUCCESS
+            } else {
+                crate::conform::command(&a.cases, a.json.as_deref(), a.junit.as_deref())
+            }
+        }
     }
 }
 

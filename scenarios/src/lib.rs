@@ -9,6 +9,8 @@
 pub mod catalogue;
 pub mod cli;
 #[cfg(feature = "rdkafka")]
+pub mod conform;
+#[cfg(feature = "rdkafka")]
 pub mod demo;
 pub mod designs;
 pub mod expect;

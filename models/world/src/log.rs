@@ -376,6 +376,16 @@ impl<R: Runtime> EventLog<R> {
         });
     }
 
+    /// How many events the log holds.
+    pub fn len(&self) -> usize {
+        self.events.with(|e| e.len())
+    }
+
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A copy of the log so far.
     pub fn snapshot(&self) -> Vec<Event> {
         self.events.with(|e| e.clone())

@@ -50,7 +50,8 @@
 //!   group is settled. If the old handle is still open it is **fenced**: its next poll returns
 //!   one fatal `Fenced` error and then nothing, its commits fail `Fenced`. A closed static member
 //!   sends no LeaveGroup: it keeps its partitions until its session runs out or it is replaced.
-//!   `unsubscribe` leaves the group (static members too).
+//!   `unsubscribe` leaves the group once its next poll served the revoke (static members
+//!   too); a close right after it terminates instead (a static member then sends nothing).
 //! * **Commits** are judged as the coordinator does: an unknown member gets `UnknownMember`, a
 //!   stale generation `IllegalGeneration`, a member with the new generation but not its
 //!   assignment yet `RebalanceInProgress`; ownership of the partitions is never checked (a stale
@@ -462,7 +463,7 @@ impl<R: Runtime> WorldHandle<R> {
                 let mut st = sh.state.lock();
                 let now = sh.rt.now();
                 st.advance(&sh.cfg, &sh.log, now);
-                st.revoked(&sh.log, k, lost, now);
+                st.revoked(&sh.cfg, &sh.log, k, lost, now);
             }
             Plan::Assign { new, gen } => {
                 hook.before_assign(self, &new);
@@ -820,12 +821,9 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
     fn unsubscribe(&self) -> Result<(), KafkaError> {
         let (k, id) = (self.inner.k, self.inner.id);
         self.local("unsubscribe", |st, sh, now| {
-            let old = st.handles[k].assigned.clone();
-            if !old.is_empty() {
-                sh.log.record(Some(id), EventKind::Revoked(old));
-            }
-            st.unsubscribe(&sh.cfg, &sh.log, k, now);
             sh.log.record(Some(id), EventKind::Unsubscribed);
+            st.unsubscribe(&sh.cfg, &sh.log, k, now);
+            st.notify_handle(k);
             Ok(())
         })
     }

@@ -264,6 +264,8 @@ pub(super) struct HandleState {
     /// Client side: an assignment was served since the last revoke (the next rebalance revokes,
     /// even an empty list, librdkafka's `rkcg_group_assignment`).
     pub holds_assignment: bool,
+    /// Client side: `unsubscribe()` was called: it leaves the group once its revoke is served.
+    pub leaving: bool,
     /// Client side: the topic is known locally (after its first assignment): a pause of a
     /// partition not assigned sets its flag then (`rd_kafka_toppar_desired_add`).
     pub topic_known: bool,
@@ -1067,6 +1069,15 @@ impl<R: Runtime> State<R> {
             return Step::Again;
         }
         let h = &mut self.handles[k];
+        if h.leaving {
+            if h.holds_assignment {
+                return Step::Rebalance(Plan::Revoke {
+                    old: h.assigned.clone(),
+                    lost: false,
+                });
+            }
+            return Step::Wait;
+        }
         if h.member.is_none() {
             return Step::Wait;
         }
@@ -1154,11 +1165,15 @@ impl<R: Runtime> State<R> {
     }
 
     /// After a revoke was served (hooks run): the assignment is gone; unless it was lost, the
-    /// handle has sent JoinGroup.
-    pub fn revoked(&mut self, log: &EventLog<R>, k: usize, lost: bool, now: Instant) {
+    /// handle has sent JoinGroup (or, unsubscribing, LeaveGroup).
+    pub fn revoked(&mut self, cfg: &Config, log: &EventLog<R>, k: usize, lost: bool, now: Instant) {
         let h = &mut self.handles[k];
         h.assigned.clear();
         h.holds_assignment = false;
+        if h.leaving && !h.closed {
+            self.leave_group(cfg, log, k, now);
+            return;
+        }
         if !lost && h.member.is_some() && !h.closed && !h.fenced {
             h.rejoin = false;
             h.joined = true;
@@ -1300,39 +1315,46 @@ impl<R: Runtime> State<R> {
         self.notify_handle(k);
     }
 
-    /// Handle `k` leaves the group (`unsubscribe()`: LeaveGroup, static members too): the group
-    /// rebalances at once; its assignment is revoked. Without brokers the LeaveGroup goes
-    /// nowhere (librdkafka skips it, `_WAIT_COORD`): the member stays until its session runs
-    /// out.
+    /// Handle `k` unsubscribes (librdkafka's `unsubscribe()`: it revokes its assignment and
+    /// sends LeaveGroup, a static member too, once the revoke is served). With an assignment,
+    /// the revoke is served by its next poll and the member leaves then
+    /// (`RD_KAFKA_CGRP_F_LEAVE_ON_UNASSIGN_DONE`); a close before that poll terminates the
+    /// handle instead, and a terminating static member sends no LeaveGroup
+    /// (`rd_kafka_cgrp_leave_maybe`). Without brokers the LeaveGroup goes nowhere: the member
+    /// stays until its session runs out.
     pub fn unsubscribe(&mut self, cfg: &Config, log: &EventLog<R>, k: usize, now: Instant) {
-        if cfg.outage_at(now).is_some() {
-            let h = &mut self.handles[k];
-            h.assigned.clear();
-            h.holds_assignment = false;
-            h.needs_join = false;
-            h.lost = false;
-            h.rejoin = false;
-            h.joined = false;
-            h.sync_at = None;
-            if h.member.is_some() && h.silent_since.is_none() {
-                h.silent_since = Some(now);
-            }
-            self.check_all_joined(log, now);
-            return;
-        }
         let h = &mut self.handles[k];
-        h.assigned.clear();
-        h.holds_assignment = false;
+        h.leaving = true;
         h.needs_join = false;
         h.lost = false;
         h.rejoin = false;
         h.joined = false;
         h.sync_at = None;
-        if h.member.take().is_some() {
-            h.target.clear();
-            h.silent_since = None;
-            self.membership_changed(cfg, log, now);
+        if !h.holds_assignment {
+            self.leave_group(cfg, log, k, now);
         }
+        self.check_all_joined(log, now);
+    }
+
+    /// Handle `k` sends LeaveGroup (or, without brokers, stops heartbeating).
+    fn leave_group(&mut self, cfg: &Config, log: &EventLog<R>, k: usize, now: Instant) {
+        let outage = cfg.outage_at(now).is_some();
+        let h = &mut self.handles[k];
+        h.assigned.clear();
+        h.holds_assignment = false;
+        if h.member.is_none() {
+            return;
+        }
+        if outage {
+            if h.silent_since.is_none() {
+                h.silent_since = Some(now);
+            }
+            return;
+        }
+        h.member = None;
+        h.target.clear();
+        h.silent_since = None;
+        self.membership_changed(cfg, log, now);
     }
 }
 
@@ -1350,6 +1372,7 @@ impl HandleState {
             lost: false,
             needs_join: false,
             holds_assignment: false,
+            leaving: false,
             topic_known: false,
             assigned: Vec::new(),
             position: vec![0; partitions],

@@ -1035,12 +1035,13 @@ fn a_commit_in_the_revoke_callback_of_a_kept_membership_succeeds() {
 }
 
 #[test]
-fn unsubscribe_leaves_the_group_at_once_even_for_a_static_member() {
-    let (_rt, w) = world(spec());
+fn unsubscribe_leaves_the_group_once_the_revoke_is_served_even_for_a_static_member() {
+    let (rt, w) = world(spec());
     let c = create(&w, Some("s"));
     let d = create(&w, None);
     settle_all(&[&c, &d]);
     c.unsubscribe().unwrap();
+    c.poll(secs(1)).unwrap(); // serves the revoke, then leaves
     assert_eq!(c.assignment().unwrap(), Vec::<Partition>::new());
     c.close().unwrap();
     settle(&d, secs(1));
@@ -1050,6 +1051,18 @@ fn unsubscribe_leaves_the_group_at_once_even_for_a_static_member() {
         vec![0, 1],
         "no session to wait for"
     );
+    assert!(at(&rt) <= 1, "{}", at(&rt));
+    // Closed right after unsubscribe (no poll served the revoke): a terminating static member
+    // sends no LeaveGroup; its place is kept until its session runs out.
+    let (rt, w) = world(spec());
+    let c = create(&w, Some("s"));
+    let d = create(&w, None);
+    settle_all(&[&c, &d]);
+    c.unsubscribe().unwrap();
+    c.close().unwrap();
+    assert_eq!(d.assignment().unwrap(), vec![1]);
+    d.poll(secs(100)).unwrap();
+    assert_eq!(at(&rt), 45);
 }
 
 #[test]
