@@ -229,3 +229,15 @@ pub trait ConsumerFactory: Send + Sync + 'static {
         hook: Arc<dyn RebalanceHook<Self::Handle>>,
     ) -> Result<Self::Handle, KafkaError>;
 }
+
+/// A shared factory is a factory (a recording around one, say, while others use it too).
+impl<F: ConsumerFactory> ConsumerFactory for Arc<F> {
+    type Handle = F::Handle;
+    fn create(
+        &self,
+        instance_id: Option<&str>,
+        hook: Arc<dyn RebalanceHook<Self::Handle>>,
+    ) -> Result<Self::Handle, KafkaError> {
+        (**self).create(instance_id, hook)
+    }
+}

@@ -10,12 +10,14 @@
 //! records all along. At the end the faults are healed, runs catch up, and the consumer is
 //! closed.
 //!
-//! It checks: every produced record was handled; no committed offset ever passed a record the
-//! handler had not finished (read every two seconds and at the end); every consumer handle
-//! created was closed exactly once; every `close()` returned within its bound (the command
-//! timeout plus the client's own close timeout). Duplicates (records handled more than once:
-//! at-least-once delivery after a restart, a failed commit, a member leaving) are counted and
-//! reported, not failed.
+//! It is judged by the catalogue's properties, exactly as a model run is: the consumer's calls on
+//! librdkafka are recorded ([`pausebeat_world::record::Recorded`]), the handler logs its batches,
+//! the application threads' calls and the consumer's own events go to the same log
+//! ([`pausebeat_world::real::RealRun`]), and every property is judged from it at the end
+//! (`no-loss`: nothing committed past an unhandled record, every produced record handled;
+//! `no-duplicates`: a record handed again only for a cause; `single-consumer`,
+//! `clean-shutdown`, `resume-bounded`, `membership-kept`, … with real-time bounds). The report
+//! lists each property's verdict; duplicates and handles are counted too.
 //!
 //! [`execute`] runs it and returns a [`SoakReport`]; [`run`] is the command (a watchdog, the
 //! report, `--json`, exit status 0 only if every check held).
@@ -30,11 +32,14 @@ use pausebeat::consumer::{Consumer, ConsumerConfig};
 use pausebeat::rdkafka::mock::{Broker, MockKafka, MockOptions};
 use pausebeat::rdkafka::{KafkaConfig, RdKafkaFactory};
 use pausebeat::sync::{AtomicBool, AtomicU64, Mutex, Runtime, StdRuntime};
-use pausebeat::{ConsumerError, Handler, HandlerError, NoProbe, Offset, Partition, Record};
+use pausebeat::{ConsumerError, Handler, HandlerError, Offset, Partition, Record};
+use pausebeat_world::properties::{Bounds, Property, Rules};
+use pausebeat_world::real::{LoggedHandler, RealRun};
+use pausebeat_world::record::Recorded;
+use pausebeat_world::{EventLog, Op};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::topic_partition_list::{Offset as RdOffset, TopicPartitionList};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde::Serialize;
 
@@ -103,11 +108,14 @@ pub struct SoakReport {
     pub consumers_started: u64,
     /// The longest `close()`.
     pub longest_close_ms: u64,
-    /// Its bound: the command timeout plus librdkafka's close timeout.
+    /// Its bound (`clean-shutdown`): the command timeout plus librdkafka's close timeout.
     pub close_bound_ms: u64,
-    /// Times the committed offsets were read and compared with what was handled.
-    pub commit_checks: u64,
-    /// What went wrong (empty: the soak passed).
+    /// Events in the run's log.
+    pub events: u64,
+    /// Each property's verdict on the run: `held`, or what violated it.
+    pub properties: BTreeMap<String, String>,
+    /// What went wrong (empty: the soak passed): every property violated, and anything that
+    /// stopped the soak's own threads.
     pub problems: Vec<String>,
 }
 
@@ -140,18 +148,21 @@ impl Handler for SoakHandler {
     }
 }
 
-type SoakConsumer = Consumer<StdRuntime, RdKafkaFactory, Arc<SoakHandler>, NoProbe>;
+type SoakFactory = Recorded<StdRuntime, RdKafkaFactory>;
+type SoakHandlerLogged = LoggedHandler<StdRuntime, SoakHandler>;
+type SoakConsumer = Consumer<StdRuntime, SoakFactory, Arc<SoakHandlerLogged>, EventLog<StdRuntime>>;
 
 const GROUP: &str = "pausebeat-soak";
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_POLL: Duration = Duration::from_secs(10);
 
 fn kafka_config(kafka: &MockKafka) -> KafkaConfig {
     kafka
         .consumer_config(GROUP)
         .with_instance_id("pausebeat-soak-0")
         .with_session_timeout(Duration::from_secs(6))
-        .with_max_poll_interval(Duration::from_secs(10))
+        .with_max_poll_interval(MAX_POLL)
         .with_close_timeout(CLOSE_TIMEOUT)
         .with("heartbeat.interval.ms", "500")
         .with("reconnect.backoff.max.ms", "500")
@@ -176,10 +187,13 @@ fn consumer_config(kafka_config: &KafkaConfig) -> Result<ConsumerConfig, SoakErr
 struct Soak {
     rt: StdRuntime,
     kafka: MockKafka,
-    factory: Arc<RdKafkaFactory>,
+    run: RealRun<StdRuntime>,
+    factory: Arc<SoakFactory>,
     config: ConsumerConfig,
-    handler: Arc<SoakHandler>,
+    handler: Arc<SoakHandlerLogged>,
     current: Mutex<StdRuntime, Arc<SoakConsumer>>,
+    /// Application threads inside a reopen (only the first one reopens).
+    reopening: Mutex<StdRuntime, u32>,
     stop: AtomicBool<StdRuntime>,
     operations_made: AtomicU64<StdRuntime>,
     produced: Mutex<StdRuntime, BTreeSet<(Partition, Offset)>>,
@@ -214,21 +228,18 @@ impl Soak {
             self.config.clone(),
             self.factory.clone(),
             self.handler.clone(),
-            NoProbe,
+            self.run.log(),
         ))
     }
 
-    /// Closes `c`, timing it against the bound, and adds its handles to the totals.
+    /// Closes `c` (an application call of `close`, judged by `clean-shutdown`), and adds its
+    /// handles to the totals.
     fn close(&self, c: &SoakConsumer) {
         let t = self.rt.now();
-        let r = c.close();
+        let r = self.run.call(Op::Close, || c.close());
         let took = self.rt.now() - t;
-        let bound = COMMAND_TIMEOUT + CLOSE_TIMEOUT;
         if let Err(e) = r {
             self.count("error", format!("close: {e}"));
-        }
-        if took > bound {
-            self.problem(format!("close() took {took:?}, past its bound {bound:?}"));
         }
         let s = c.status();
         self.report.with(|r| {
@@ -236,12 +247,6 @@ impl Soak {
             r.consumers_created += s.consumers_created;
             r.consumers_closed += s.consumers_closed;
         });
-        if s.consumers_created != s.consumers_closed {
-            self.problem(format!(
-                "a closed consumer created {} handles and closed {}",
-                s.consumers_created, s.consumers_closed
-            ));
-        }
     }
 
     fn done(&self, end: SoakEnd, start: pausebeat::sync::Instant) -> bool {
@@ -256,20 +261,30 @@ impl Soak {
         while !self.stop.load() {
             let c = self.consumer();
             let roll = rng.gen_range(0..100);
+            let run = &self.run;
             let (op, result) = match roll {
-                0..=34 => ("run", c.run_once().map(|_| ())),
+                0..=34 => ("run", run.call(Op::Run, || c.run_once().map(|_| ()))),
                 35..=49 => {
-                    c.resume();
+                    let _ = run.call(Op::Resume, || {
+                        c.resume();
+                        Ok::<(), ConsumerError>(())
+                    });
                     ("resume", Ok(()))
                 }
-                50..=64 => ("pause", c.pause()),
-                65..=74 => ("suspend", c.suspend()),
+                50..=64 => ("pause", run.call(Op::Pause, || c.pause())),
+                65..=74 => ("suspend", run.call(Op::Suspend, || c.suspend())),
                 75..=79 => {
-                    // Close and reopen: the new consumer takes the old one's place first, so
-                    // the other thread's next call goes to it; the old one's calls fail Closed.
-                    let fresh = self.start_consumer();
-                    let old = self.current.with(|cur| std::mem::replace(cur, fresh));
-                    self.close(&old);
+                    // Close and reopen: the old consumer is closed first (a new one under the
+                    // same static id while it is open would fence it on a real cluster), then
+                    // a new one takes its place; meanwhile the other thread's calls fail Closed.
+                    // One reopen at a time, and only of the consumer still current.
+                    self.reopening.with(|n| *n += 1);
+                    if Arc::ptr_eq(&self.consumer(), &c) && self.reopening.with(|n| *n) == 1 {
+                        self.close(&c);
+                        let fresh = self.start_consumer();
+                        self.current.with(|cur| *cur = fresh);
+                    }
+                    self.reopening.with(|n| *n -= 1);
                     ("reopen", Ok(()))
                 }
                 _ => {
@@ -391,36 +406,6 @@ impl Soak {
         }
         Ok(())
     }
-
-    /// Compares the group's committed offsets with what the handler finished: a committed
-    /// offset `c` says every record before `c` was handled.
-    fn check_commits(&self, reader: &BaseConsumer) -> Result<(), SoakError> {
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..self.kafka.partitions() {
-            tpl.add_partition(self.kafka.topic(), p);
-        }
-        let committed = match reader.committed_offsets(tpl, Duration::from_secs(5)) {
-            Ok(c) => c,
-            // Under a fault the coordinator may not answer: not a finding, try again later.
-            Err(e) => {
-                self.count("error", format!("offset reader: {e}"));
-                return Ok(());
-            }
-        };
-        let handled = self.handler.state.with(|s| s.distinct.clone());
-        self.report.with(|r| r.commit_checks += 1);
-        for e in committed.elements() {
-            if let RdOffset::Offset(c) = e.offset() {
-                let p = e.partition();
-                if let Some(missing) = (0..c).find(|o| !handled.contains(&(p, *o))) {
-                    self.problem(format!(
-                        "committed p{p}@{c} passes p{p}@{missing}, which the handler never finished"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -431,6 +416,25 @@ fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(stream);
     r
+}
+
+/// The properties' rules for a soak: real-time bounds. `resume()` never waits (100 ms allows
+/// for a busy machine); a resume takes effect within 10 s even under the soak's faults;
+/// maintenance polls come at least a quarter of max.poll before it runs out; `close()` returns
+/// within the command timeout plus the client's own close timeout.
+fn rules() -> Rules {
+    Rules {
+        bounds: Bounds {
+            resume: Duration::from_millis(100),
+            resume_applied: Duration::from_secs(10),
+            poll_margin: MAX_POLL / 4,
+            close: COMMAND_TIMEOUT + CLOSE_TIMEOUT,
+            close_grace: Duration::ZERO,
+        },
+        max_poll_interval: MAX_POLL,
+        judge_shutdown: true,
+        all_records_due: true,
+    }
 }
 
 /// Runs the soak (without a watchdog: see [`run`]).
@@ -445,24 +449,30 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
     })?;
     let kcfg = kafka_config(&kafka);
     let config = consumer_config(&kcfg)?;
-    let factory = Arc::new(RdKafkaFactory::new(kcfg)?);
-    let handler = Arc::new(SoakHandler {
-        state: Mutex::new(Handled::default()),
-    });
+    let run = RealRun::new(&rt);
+    let factory = Arc::new(Recorded::new(&rt, RdKafkaFactory::new(kcfg)?, run.log()));
+    let handler = Arc::new(LoggedHandler::new(
+        run.log(),
+        SoakHandler {
+            state: Mutex::new(Handled::default()),
+        },
+    ));
     let first = Arc::new(Consumer::start(
         &rt,
         config.clone(),
         factory.clone(),
         handler.clone(),
-        NoProbe,
+        run.log(),
     ));
     let soak = Arc::new(Soak {
         rt,
         kafka,
+        run,
         factory,
         config,
         handler,
         current: Mutex::new(first),
+        reopening: Mutex::new(0),
         stop: AtomicBool::new(false),
         operations_made: AtomicU64::new(0),
         produced: Mutex::new(BTreeSet::new()),
@@ -473,13 +483,6 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
             ..SoakReport::default()
         }),
     });
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", soak.kafka.bootstrap_servers())
-        .set("group.id", GROUP)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| SoakError::Stuck(format!("offset reader: {e}")))?;
-
     let mut threads = Vec::new();
     for i in 0..2u64 {
         let (s, r) = (soak.clone(), rng(opts.seed, i));
@@ -493,12 +496,7 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
     let (s, r) = (soak.clone(), rng(opts.seed, 11));
     threads.push(rt.spawn("soak-producer", move || s.producer(r)));
 
-    let mut next_check = rt.now();
     while !soak.done(opts.end, started) {
-        if rt.now() >= next_check {
-            soak.check_commits(&reader)?;
-            next_check = rt.now() + Duration::from_secs(2);
-        }
         rt.sleep(Duration::from_millis(100));
     }
     soak.stop.store(true);
@@ -525,17 +523,22 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
     let produced = soak.produced.with(|p| p.clone());
     let consumer = soak.consumer();
     let deadline = rt.now() + opts.catch_up;
-    let all_handled = || soak.handler.state.with(|s| produced.is_subset(&s.distinct));
+    let all_handled = || {
+        soak.handler
+            .inner()
+            .state
+            .with(|s| produced.is_subset(&s.distinct))
+    };
     while !all_handled() && rt.now() < deadline {
-        if let Err(e) = consumer.run_once() {
+        if let Err(e) = soak.run.call(Op::Run, || consumer.run_once()) {
             soak.count("error", format!("catch-up run: {e}"));
         }
     }
     soak.close(&consumer);
-    soak.check_commits(&reader)?;
 
     let (distinct, deliveries) = soak
         .handler
+        .inner()
         .state
         .with(|s| (s.distinct.clone(), s.deliveries));
     let lost = produced.difference(&distinct).count() as u64;
@@ -545,16 +548,28 @@ pub fn execute(opts: &SoakOptions) -> Result<SoakReport, SoakError> {
     report.records_handled = distinct.len() as u64;
     report.records_lost = lost;
     report.duplicates = deliveries - distinct.len() as u64;
-    if lost > 0 {
+    // The high watermark of each partition: one past the last record produced to it.
+    let mut high: BTreeMap<Partition, Offset> =
+        (0..soak.kafka.partitions()).map(|p| (p, 0)).collect();
+    for &(p, o) in &produced {
+        let h = high.entry(p).or_default();
+        *h = (*h).max(o + 1);
+    }
+    let violations = soak.run.judge(&rules(), high, Vec::new());
+    report.events = soak.run.log().len() as u64;
+    for p in Property::ALL {
+        let verdict = violations
+            .iter()
+            .find(|v| v.property == p)
+            .map_or("held".to_string(), |v| {
+                format!("violated at {}: {}", v.at, v.message)
+            });
+        report.properties.insert(p.name().to_string(), verdict);
+    }
+    for v in &violations {
         report
             .problems
-            .push(format!("{lost} produced records never handled"));
-    }
-    if report.consumers_created != report.consumers_closed {
-        report.problems.push(format!(
-            "{} consumer handles created, {} closed",
-            report.consumers_created, report.consumers_closed
-        ));
+            .push(format!("{} at {}: {}", v.property, v.at, v.message));
     }
     Ok(report)
 }
@@ -583,7 +598,10 @@ fn print_report(r: &SoakReport) {
         r.longest_close_ms,
         r.close_bound_ms
     );
-    println!("committed offsets checked {} times", r.commit_checks);
+    println!("properties ({} events judged):", r.events);
+    for (p, v) in &r.properties {
+        println!("  {p:<24} {v}");
+    }
     for p in &r.problems {
         println!("PROBLEM: {p}");
     }

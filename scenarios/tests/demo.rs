@@ -3,23 +3,20 @@
 #![cfg(feature = "rdkafka")]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 #[test]
 fn demo_passes_and_writes_the_contract_json() {
     let dir = std::env::temp_dir().join(format!("pausebeat-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("demo.json");
-    let started = Instant::now();
+    // The demo's own watchdog ends it (exit 1) if it hangs: no window here.
     let out = Command::new(env!("CARGO_BIN_EXE_pausebeat"))
         .args(["demo", "--json", json.to_str().unwrap()])
         .output()
         .expect("the binary runs");
-    let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(took < Duration::from_secs(60), "the demo took {took:?}");
     for step in [
         "ALL BROKERS DOWN",
         "resume() during the outage returned in",
@@ -27,6 +24,10 @@ fn demo_passes_and_writes_the_contract_json() {
         "recovered:",
         "suspend(): state Suspended",
         "close() returned Ok",
+        "properties judged on",
+        "no-loss                  held",
+        "paused-means-paused      held",
+        "suspend-final            held",
         "demo PASSED",
     ] {
         assert!(stdout.contains(step), "no `{step}` in\n{stdout}");
@@ -68,20 +69,18 @@ fn demo_passes_and_writes_the_contract_json() {
         num("resume_latency_us", "max"),
     );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{doc}");
-    // resume() never waits on the owner or the broker: well under a millisecond, even on a
-    // loaded machine, even during the outage.
-    assert!(max < 50_000.0, "resume() took {max} µs");
+    // That resume() never waits is `resume-bounded`'s to judge (above: held); its speed is the
+    // benchmarks'.
     let (r50, rmax) = (
         num("resume_to_record_ms", "p50"),
         num("resume_to_record_ms", "max"),
     );
-    assert!(0.0 < r50 && r50 <= rmax && rmax < 10_000.0, "{doc}");
+    assert!(0.0 < r50 && r50 <= rmax, "{doc}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_watchdog_ends_a_demo_that_runs_past_its_hard_limit() {
-    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_pausebeat"))
         .arg("demo")
         .env(pausebeat_scenarios::demo::HARD_LIMIT_ENV, "300")
@@ -90,5 +89,4 @@ fn the_watchdog_ends_a_demo_that_runs_past_its_hard_limit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("watchdog"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(10));
 }

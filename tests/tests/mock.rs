@@ -121,3 +121,62 @@ fn round_trip_time_outages_and_request_tracking() {
         h.close().unwrap();
     });
 }
+
+/// The properties judge a real run exactly as a model run, and can fail on one: two handles
+/// opened under one static id at once (a create-first restart) are judged `single-consumer`
+/// and `no-self-fencing` from the recording alone; a commit past what the handler finished is
+/// `no-loss`.
+#[test]
+fn the_properties_judge_a_real_run_and_can_fail_on_one() {
+    use pausebeat::kafka::NoHook;
+    use pausebeat_world::properties::{Bounds, Property, Rules};
+    use pausebeat_world::real::RealRun;
+    use pausebeat_world::record::Recorded;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    with_timeout("judge-real", LIMIT, || {
+        let kafka = MockKafka::start(MockOptions {
+            topic: "m-judge".into(),
+            partitions: 1,
+            ..MockOptions::default()
+        })
+        .unwrap();
+        kafka.produce(0, 3).unwrap();
+        let rt = StdRuntime::new();
+        let run = RealRun::new(&rt);
+        let factory = Recorded::new(
+            &rt,
+            RdKafkaFactory::new(quick_config(&kafka, "g-judge")).unwrap(),
+            run.log(),
+        );
+        let a = factory.create(Some("judged"), Arc::new(NoHook)).unwrap();
+        let _ = poll_for(&a, Duration::from_secs(2));
+        // A replacement created before the old handle was closed.
+        let b = factory.create(Some("judged"), Arc::new(NoHook)).unwrap();
+        // A commit past records nobody handled.
+        let _ = a.commit(&[(0, 3)]);
+        a.close().unwrap();
+        b.close().unwrap();
+        let rules = Rules {
+            bounds: Bounds::default(),
+            max_poll_interval: Duration::from_secs(7),
+            judge_shutdown: true,
+            all_records_due: false,
+        };
+        let violated: Vec<Property> = run
+            .judge(&rules, BTreeMap::from([(0, 3)]), Vec::new())
+            .iter()
+            .map(|v| v.property)
+            .collect();
+        for p in [
+            Property::NoSelfFencing,
+            Property::SingleConsumer,
+            Property::NoLoss,
+        ] {
+            assert!(
+                violated.contains(&p),
+                "{p} not judged violated: {violated:?}"
+            );
+        }
+    });
+}

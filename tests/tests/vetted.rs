@@ -5,9 +5,12 @@
 //! its own cluster, so they run in parallel. Timeouts are small (session 6 s, max.poll 7 s,
 //! 500 ms polls, close bounded at 5 s) to keep the file well under 90 s of wall time.
 //!
-//! Committed offsets are read by a separate plain rdkafka consumer that never joins the group
-//! ([`OffsetReader`]), and compared with what the handler was handed: a commit must never pass a
-//! record the handler has not finished.
+//! Every test is judged by the catalogue's properties at its close ([`close_all`]): the
+//! consumer's calls on librdkafka are recorded ([`Recorded`]), the handler logs its batches, the
+//! runs and the close are logged as application calls, and the consumer reports its own events
+//! to the same log ([`RealRun`]). A test adds only what is particular to its story. Committed
+//! offsets are read by a separate plain rdkafka consumer that never joins the group
+//! ([`OffsetReader`]) where a story waits for a commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,10 +20,12 @@ use pausebeat::consumer::{Consumer, ConsumerConfig, ConsumerState};
 use pausebeat::rdkafka::mock::{Broker, MockKafka, MockOptions};
 use pausebeat::rdkafka::{KafkaConfig, RdKafkaFactory, RdKafkaHandle};
 use pausebeat::sync::{AtomicBool, Mutex, Runtime, StdRuntime};
-use pausebeat::{
-    ConsumerFactory, ConsumerHandle, KafkaError, NoProbe, Offset, Partition, RebalanceHook,
-};
+use pausebeat::{ConsumerFactory, ConsumerHandle, KafkaError, Offset, Partition, RebalanceHook};
 use pausebeat_tests::*;
+use pausebeat_world::properties::{Bounds, Rules};
+use pausebeat_world::real::{LoggedHandler, RealRun};
+use pausebeat_world::record::Recorded;
+use pausebeat_world::{EventLog, Op};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
@@ -29,7 +34,60 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const LIMIT: Duration = Duration::from_secs(75);
 
-type Vetted<F = RdKafkaFactory> = Consumer<StdRuntime, F, Arc<Tracker>, NoProbe>;
+type Inner<F> = Consumer<
+    StdRuntime,
+    Recorded<StdRuntime, Arc<F>>,
+    Arc<LoggedHandler<StdRuntime, Arc<Tracker>>>,
+    EventLog<StdRuntime>,
+>;
+
+/// The vetted consumer with its run's log: derefs to the consumer.
+struct Vetted<F: ConsumerFactory = RdKafkaFactory> {
+    consumer: Inner<F>,
+    run: RealRun<StdRuntime>,
+}
+
+/// The application calls, logged as calls (they shadow the consumer's own methods).
+impl<F: ConsumerFactory> Vetted<F> {
+    fn run_once(&self) -> Result<pausebeat::consumer::RunReport, pausebeat::ConsumerError> {
+        self.run.call(Op::Run, || self.consumer.run_once())
+    }
+    fn resume(&self) {
+        let _ = self.run.call(Op::Resume, || {
+            self.consumer.resume();
+            Ok::<(), String>(())
+        });
+    }
+    fn suspend(&self) -> Result<(), pausebeat::ConsumerError> {
+        self.run.call(Op::Suspend, || self.consumer.suspend())
+    }
+}
+
+impl<F: ConsumerFactory> std::ops::Deref for Vetted<F> {
+    type Target = Inner<F>;
+    fn deref(&self) -> &Inner<F> {
+        &self.consumer
+    }
+}
+
+/// The properties' rules on the mock: real-time bounds from the quick settings (`resume()`
+/// within 100 ms, maintenance a quarter of max.poll before it runs out, `close()` within the
+/// command timeout plus the client's close timeout); records are not all due (some stories end
+/// paused on purpose), commits always are.
+fn rules() -> Rules {
+    Rules {
+        bounds: Bounds {
+            resume: Duration::from_millis(100),
+            resume_applied: Duration::from_secs(10),
+            poll_margin: Duration::from_secs(7) / 4,
+            close: Duration::from_secs(20),
+            close_grace: Duration::ZERO,
+        },
+        max_poll_interval: Duration::from_secs(7),
+        judge_shutdown: true,
+        all_records_due: false,
+    }
+}
 type Records = BTreeSet<(Partition, Offset)>;
 
 fn mock(topic: &str) -> MockKafka {
@@ -50,9 +108,17 @@ fn start_with<F: ConsumerFactory>(
     factory: Arc<F>,
     cfg: ConsumerConfig,
 ) -> (Vetted<F>, Arc<Tracker>) {
+    let rt = StdRuntime::new();
+    let run = RealRun::new(&rt);
     let tracker = Tracker::new();
-    let consumer = Consumer::start(&StdRuntime::new(), cfg, factory, tracker.clone(), NoProbe);
-    (consumer, tracker)
+    let consumer = Consumer::start(
+        &rt,
+        cfg,
+        Arc::new(Recorded::new(&rt, factory, run.log())),
+        Arc::new(LoggedHandler::new(run.log(), tracker.clone())),
+        run.log(),
+    );
+    (Vetted { consumer, run }, tracker)
 }
 
 fn start(kafka: &MockKafka, group: &str) -> (Vetted, Arc<Tracker>) {
@@ -86,14 +152,22 @@ fn run_until_all<F: ConsumerFactory>(
     runs
 }
 
-/// Closes, and checks that every consumer created was closed.
+/// Closes, and judges the whole run by every property (no commit past the handler, every
+/// handle closed once, never two open, the close within its bound, …).
 fn close_all<F: ConsumerFactory>(consumer: &Vetted<F>) -> Duration {
     let rt = StdRuntime::new();
-    consumer.close().expect("close");
+    consumer
+        .run
+        .call(Op::Close, || consumer.close())
+        .expect("close");
     let took = rt.now().since_origin();
-    let s = consumer.status();
-    assert_eq!(s.state, ConsumerState::Closed);
-    assert_eq!(s.consumers_created, s.consumers_closed, "{s:?}");
+    assert_eq!(consumer.status().state, ConsumerState::Closed);
+    let violations = consumer.run.judge(&rules(), BTreeMap::new(), Vec::new());
+    assert!(
+        violations.is_empty(),
+        "{violations:#?}\n{}",
+        consumer.run.trace().join("\n")
+    );
     took
 }
 

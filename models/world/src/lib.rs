@@ -8,6 +8,7 @@ pub mod design;
 pub mod handler;
 pub mod log;
 pub mod properties;
+pub mod real;
 pub mod record;
 pub mod world;
 

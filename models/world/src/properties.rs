@@ -1244,38 +1244,59 @@ pub fn membership_kept(x: &Execution<'_>) -> Option<Violation> {
     None
 }
 
-/// `no-self-fencing`: no handle of the design is fenced. Kafka (KIP-345) lets a handle that
-/// joins with a static instance id take the place of the member holding it and fences the old
-/// one if it is still open: a design that creates a consumer under its id while the previous
-/// handle is still open (polled, or inside a slow close) fences itself. Re-creating after the
-/// previous handle was closed fences nobody (the newcomer takes over) and is not judged.
+/// `no-self-fencing`: no handle of the design is fenced by another of its handles. Kafka
+/// (KIP-345) lets a handle that joins with a static instance id take the place of the member
+/// holding it and fences the old one if it is still open: a design that creates a consumer under
+/// its id while a previous handle with that id has not finished closing (polled, or inside a
+/// slow close) fences itself. Judged from the cause — a `Created` with an instance id while
+/// another handle with it is open — so that a real run, whose recording cannot tell who fenced
+/// it, is judged alike; and from the world's `Fenced` events, which name the newcomer.
+/// Re-creating after the previous handle closed takes its place and fences nobody; a fencing
+/// from outside the design (another process with the same id) is not the design's.
 pub fn no_self_fencing(x: &Execution<'_>) -> Option<Violation> {
-    x.events.iter().find_map(|e| match &e.kind {
-        EventKind::Fenced { instance_id, by } => {
-            let victim = e.handle.unwrap_or_default();
-            let by_text = match by {
-                Some(b) => {
-                    let creator = x
-                        .events
-                        .iter()
-                        .find(|c| {
-                            c.handle == Some(*b) && matches!(c.kind, EventKind::Created { .. })
-                        })
-                        .map_or(String::new(), |c| format!(" created by `{}`", c.thread));
-                    format!("{b}{creator}")
+    let mut open: BTreeMap<HandleId, String> = BTreeMap::new();
+    for e in x.events {
+        match (&e.kind, e.handle) {
+            (
+                EventKind::Created {
+                    instance_id: Some(id),
+                },
+                Some(h),
+            ) => {
+                if let Some((old, _)) = open.iter().find(|(_, o)| *o == id) {
+                    return Some(x.violation(
+                        Property::NoSelfFencing,
+                        e,
+                        format!(
+                            "{h} created by `{}` with instance id {id} while {old} is still open: {old} is fenced",
+                            e.thread
+                        ),
+                    ));
                 }
-                None => "another member".to_string(),
-            };
-            Some(x.violation(
-                Property::NoSelfFencing,
-                e,
-                format!(
-                    "{victim} was still open when {by_text} joined with its instance id {instance_id}: {victim} is fenced"
-                ),
-            ))
+                open.insert(h, id.clone());
+            }
+            (EventKind::CloseEnd, Some(h)) => {
+                open.remove(&h);
+            }
+            (
+                EventKind::Fenced {
+                    instance_id,
+                    by: Some(by),
+                },
+                Some(victim),
+            ) => {
+                return Some(x.violation(
+                    Property::NoSelfFencing,
+                    e,
+                    format!(
+                        "{victim} was still open when {by} joined with its instance id {instance_id}: {victim} is fenced"
+                    ),
+                ));
+            }
+            _ => {}
         }
-        _ => None,
-    })
+    }
+    None
 }
 
 /// `no-deadlock`: the execution was not aborted for a deadlock or the horizon.
