@@ -41,24 +41,12 @@ impl Mode {
 pub(crate) struct Epochs {
     /// The epoch of each partition's latest revoke.
     revoked_at: BTreeMap<Partition, u64>,
-    /// The epoch of each partition's latest assignment.
-    assigned_at: BTreeMap<Partition, u64>,
 }
 
 impl Epochs {
     /// True if `p` was revoked after `epoch`.
     pub fn revoked_since(&self, p: Partition, epoch: u64) -> bool {
         self.revoked_at.get(&p).is_some_and(|&e| e > epoch)
-    }
-
-    /// True if `p` was revoked after `epoch` and not assigned again since: it left this
-    /// consumer (a partition revoked and given back in the same rebalance was kept, and may
-    /// keep its fetch position).
-    pub fn lost_since(&self, p: Partition, epoch: u64) -> bool {
-        match self.revoked_at.get(&p) {
-            Some(&r) if r > epoch => self.assigned_at.get(&p).is_none_or(|&a| a < r),
-            _ => false,
-        }
     }
 }
 
@@ -241,15 +229,10 @@ impl<R: Runtime, P: Probe, H: ConsumerHandle> RebalanceHook<H> for Hook<R, P> {
     }
 
     fn after_assign(&self, handle: &H, partitions: &[Partition]) {
-        let epoch = self.shared.epoch.fetch_add(1) + 1;
+        self.shared.epoch.fetch_add(1);
         if partitions.is_empty() {
             return;
         }
-        self.shared.epochs.with(|e| {
-            for &p in partitions {
-                e.assigned_at.insert(p, epoch);
-            }
-        });
         let fetching = self.shared.fetch_target();
         let r = if fetching && crate::mutants::active("hook-keeps-stale-pause") {
             Ok(())

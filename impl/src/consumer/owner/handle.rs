@@ -125,12 +125,17 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             if epoch != seen {
                 shared
                     .epochs
-                    .with(|ep| pending.drop_revoked(|p| ep.lost_since(p, seen)));
+                    .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, seen)));
                 seen = epoch;
+            }
+            if mutants::active("drain-drops-overflow") && pending.records.len() >= batch_size {
+                // Checked before taking the record: the one the client handed over is dropped.
+                return false;
             }
             pending.push(record, epoch);
             read = true;
             pending.records.len() < batch_size
+                || (mutants::active("drain-drops-overflow") && pending.records.len() == batch_size)
         });
         open.flush = !open.pending.records.is_empty();
         if read {
@@ -144,12 +149,10 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     }
 
     /// A rebalance was served since `since`: records held (read, not handed) of a partition
-    /// that left this consumer since then (revoked and not given back in the same rebalance)
-    /// belong to a past assignment. They go: whoever holds the partition now reads it from its
-    /// committed offset (this consumer too, when it comes back), so handing them would hand
-    /// them twice. A partition revoked and given back at once may keep its fetch position
-    /// (cooperative assignment, and the modeled client): its records stay, or they would
-    /// never be read again.
+    /// revoked since then belong to a past assignment. They go: whoever holds the partition now
+    /// reads it from its committed offset — this consumer too, when it is given the partition
+    /// back, even in the same rebalance (librdkafka's eager unassign drops the fetch position,
+    /// `docs/world.md`) — so handing them would hand them twice.
     pub(super) fn drop_revoked_pending(&mut self, since: u64) {
         if mutants::active("pending-kept-across-revoke") {
             return;
@@ -161,16 +164,9 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
             return;
         }
         let pending = &mut open.pending;
-        let kept_too = mutants::active("kept-partition-pending-dropped");
-        self.shared.epochs.with(|ep| {
-            pending.drop_revoked(|p| {
-                if kept_too {
-                    ep.revoked_since(p, since)
-                } else {
-                    ep.lost_since(p, since)
-                }
-            })
-        });
+        self.shared
+            .epochs
+            .with(|ep| pending.drop_revoked(|p| ep.revoked_since(p, since)));
         if open.pending.records.is_empty() {
             open.flush = false;
         }
