@@ -43,7 +43,6 @@ pub const ALL: &[(&str, &str)] = &[
     ("run-ends-on-an-earlier-batch", "a run ends with the handler's error when a batch handed before it began (while resumed) fails: its records are left for a run that may never come"),
     ("close-counts-client-calls", "close() counts the time the client spends creating a consumer or committing against its bound: it gives up inside a slow create or commit, leaving the owner running"),
     ("drain-drops-overflow", "the drain checks whether the batch is full before taking the record the client just handed over, and drops it: a record read at hand past a full batch is never handled"),
-    ("outage-restarts", "a broker outage is taken for a lost membership: the consumer restarts under the same id"),
 ];
 
 /// True if mutant `name` is switched on for this process.

@@ -368,6 +368,15 @@ pub fn run(registry: Registry) -> ExitCode {
     }
 }
 
+/// How the running binary was invoked (a user's own verifier prints its own name in the replay
+/// commands it gives, not `pausebeat`'s).
+fn this_binary() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "pausebeat".to_string())
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -501,8 +510,10 @@ fn report_results(
         println!("{}", report::describe(r));
         if let Some(s) = &r.replay {
             println!(
-                "  replay: cargo run --release --bin pausebeat -- replay --design {} --scenario {} --schedule '{s}'",
-                r.design, r.scenario
+                "  replay: {} replay --design {} --scenario {} --schedule '{s}'",
+                this_binary(),
+                r.design,
+                r.scenario
             );
         }
     }
@@ -901,7 +912,8 @@ fn cmd_hunt(a: HuntArgs, registry: &Registry) -> ExitCode {
         if let (Some(s), Some(file)) = (&r.replay, &f.corpus_file) {
             let _ = writeln!(
                 out,
-                "  replay: cargo run --release --bin pausebeat -- replay --design {} --scenario-file {file} --schedule '{s}'",
+                "  replay: {} replay --design {} --scenario-file {file} --schedule '{s}'",
+                this_binary(),
                 r.design
             );
         }

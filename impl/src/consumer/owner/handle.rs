@@ -436,7 +436,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
     /// A consumer call failed.
     pub(super) fn on_error(&mut self, e: KafkaError) {
         self.shared.set_error(ConsumerError::Kafka(e.clone()));
-        if e.membership_lost() || (mutants::active("outage-restarts") && transient(&e)) {
+        if e.membership_lost() {
             return self.restart(e);
         }
         let now = self.rt.now();
