@@ -438,11 +438,10 @@ impl ConsumerHandle for ScriptedHandle {
                 self.hook.after_assign(self, &parts);
                 Ok(None)
             }
-            Found::Record(partition, offset) => Ok(Some(Record {
-                partition,
-                offset,
-                payload: self.topic.payload(partition, offset),
-            })),
+            Found::Record(partition, offset) => Ok(Some(
+                Record::new("scripted", partition, offset)
+                    .with_payload(self.topic.payload(partition, offset)),
+            )),
             Found::Nothing => Ok(None),
         }
     }

@@ -16,15 +16,118 @@ pub type Partition = i32;
 /// An offset in a partition.
 pub type Offset = i64;
 
-/// A record handed out by [`ConsumerHandle::poll`].
+/// A record handed out by [`ConsumerHandle::poll`]: everything Kafka keeps of it.
+///
+/// ```
+/// use pausebeat::kafka::{Header, Record, Timestamp};
+///
+/// let r = Record::new("events", 0, 41)
+///     .with_key(b"user-7".to_vec())
+///     .with_payload(b"{\"n\":1}".to_vec())
+///     .with_header("retries", Some(b"2".to_vec()))
+///     .with_header("retries", Some(b"3".to_vec())) // names may repeat; order is kept
+///     .with_timestamp(Timestamp::CreateTime(1_700_000_000_000));
+/// assert_eq!(&*r.topic, "events");
+/// assert_eq!(r.header("retries"), Some(&b"2"[..]));
+/// assert_eq!(r.headers.len(), 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// Its topic (shared by every record a handle reads: cloning is a reference count).
+    pub topic: Arc<str>,
     /// Its partition.
     pub partition: Partition,
     /// Its offset.
     pub offset: Offset,
-    /// Its payload.
-    pub payload: Vec<u8>,
+    /// Its key (`None`: no key).
+    pub key: Option<Vec<u8>>,
+    /// Its value (`None`: a null value, a tombstone).
+    pub payload: Option<Vec<u8>>,
+    /// Its headers, in order; Kafka allows a name more than once and null values.
+    pub headers: Vec<Header>,
+    /// Its timestamp.
+    pub timestamp: Timestamp,
+}
+
+/// A record header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Its name.
+    pub key: String,
+    /// Its value (`None`: null).
+    pub value: Option<Vec<u8>>,
+}
+
+/// A record's timestamp, in milliseconds since the Unix epoch, with its kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Timestamp {
+    /// The broker reported none.
+    #[default]
+    NotAvailable,
+    /// Set by the producer (`message.timestamp.type=CreateTime`).
+    CreateTime(i64),
+    /// Set by the broker when it appended the record (`LogAppendTime`).
+    LogAppendTime(i64),
+}
+
+impl Timestamp {
+    /// The milliseconds, whatever the kind (`None`: not available).
+    pub fn millis(self) -> Option<i64> {
+        match self {
+            Timestamp::NotAvailable => None,
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+        }
+    }
+}
+
+impl Record {
+    /// A record of `topic` at `partition` / `offset` with no key, a null value, no headers and
+    /// no timestamp.
+    pub fn new(topic: impl Into<Arc<str>>, partition: Partition, offset: Offset) -> Self {
+        Record {
+            topic: topic.into(),
+            partition,
+            offset,
+            key: None,
+            payload: None,
+            headers: Vec::new(),
+            timestamp: Timestamp::NotAvailable,
+        }
+    }
+    /// With this key.
+    pub fn with_key(mut self, key: Vec<u8>) -> Self {
+        self.key = Some(key);
+        self
+    }
+    /// With this value.
+    pub fn with_payload(mut self, payload: Vec<u8>) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+    /// With one more header.
+    pub fn with_header(mut self, key: impl Into<String>, value: Option<Vec<u8>>) -> Self {
+        self.headers.push(Header {
+            key: key.into(),
+            value,
+        });
+        self
+    }
+    /// With this timestamp.
+    pub fn with_timestamp(mut self, timestamp: Timestamp) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+    /// The value of the first header named `key` (`None`: no such header, or a null value).
+    pub fn header(&self, key: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.key == key)
+            .and_then(|h| h.value.as_deref())
+    }
+    /// The value as bytes (empty for a null value).
+    pub fn payload_bytes(&self) -> &[u8] {
+        self.payload.as_deref().unwrap_or_default()
+    }
 }
 
 /// How an error is to be treated, following librdkafka's `IsRetriable()` / fatal flags.

@@ -18,7 +18,7 @@ pub use consumer::{
 };
 pub use handler::{Handler, HandlerError};
 pub use kafka::{
-    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
-    Partition, Rebalance, RebalanceHook, Record,
+    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, Header, KafkaError, Offset,
+    Partition, Rebalance, RebalanceHook, Record, Timestamp,
 };
 pub use probe::{DesignEvent, NoProbe, Probe};

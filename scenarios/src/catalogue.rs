@@ -56,6 +56,7 @@ pub fn written() -> Vec<Scenario> {
         kept_partition_while_held(),
         run_right_after_a_suspend(),
         run_while_a_resumed_batch_fails(),
+        suspend_beside_a_pause_under_a_slow_batch(),
     ]
 }
 
@@ -1031,4 +1032,34 @@ pub fn run_while_a_resumed_batch_fails() -> Scenario {
     .resume_at(1050)
     .run_at(1400)
     .exercises(Exercise::During(Op::Run, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 110` (5 minutes, shrunk): two runs at 0 s
+/// with batches of 2 taking 200 s; at 600 s `pause()` on main and `suspend()` on `app-3` at once;
+/// polls lose the membership from 700 s. After the suspend returned, no consumer may be created
+/// until the next run (1100 s): a restart must not reopen what the suspend closed.
+pub fn suspend_beside_a_pause_under_a_slow_batch() -> Scenario {
+    Scenario::new(
+        "suspend-beside-a-pause-under-a-slow-batch",
+        "batches of 2 taking 200 s; runs at 0 s on main and app-2; pause() and suspend() (app-3) at 600 s; polls fail with UNKNOWN_MEMBER_ID from 700 s to 800 s; a run at 1100 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 3)
+    .records_at(300, 0, 1)
+    .fault(Fault::PollErrors {
+        from: secs(700),
+        until: secs(800),
+        class: ErrorClass::NonRetriable,
+        code: ErrorCode::UnknownMember,
+    })
+    .timing(|t| t.batch_size = 2)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .run_at(0)
+    .on("app-2")
+    .pause_at(600)
+    .suspend_at(600)
+    .on("app-3")
+    .run_at(1100)
+    .exercises(Exercise::Concurrent(Op::Pause, Op::Suspend))
 }

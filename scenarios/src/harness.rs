@@ -254,9 +254,11 @@ fn run_scenario<D: Design, B: Backend>(
 ) -> (Result<(), Failure>, Option<Executed>) {
     let world = World::new(rt, sc.world.clone());
     let log = world.log();
+    let produced = world.clone();
     let handler: Arc<dyn Handler> = Arc::new(
         LoggingHandler::new(rt, log.clone(), sc.handler.delay, sc.handler.fails.clone())
-            .with_jitter(sc.handler.jitter.clone()),
+            .with_jitter(sc.handler.jitter.clone())
+            .checking(Arc::new(move |p, o| produced.record(p, o))),
     );
     let env = Env {
         rt: rt.clone(),

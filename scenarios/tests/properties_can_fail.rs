@@ -33,6 +33,8 @@ const CREATE_DURING_SUSPEND: u8 = 14;
 const COMMIT_GOES_BACK: u8 = 15;
 /// Not a bug: the replacement is created after the old handle was closed (it takes its place).
 const REOPEN_AFTER_CLOSE: u8 = 16;
+/// Hands the records on without their headers (a copy that forgot them).
+const DROP_HEADERS: u8 = 17;
 
 /// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
 /// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
@@ -144,8 +146,11 @@ impl<R: Runtime, F: ConsumerFactory> ToyInstance<R, F> {
         let mut empty = 0;
         while empty < 2 {
             match h.poll(self.timing.poll_timeout) {
-                Ok(Some(r)) => {
+                Ok(Some(mut r)) => {
                     next.insert(r.partition, r.offset + 1);
+                    if self.broken == DROP_HEADERS {
+                        r.headers.clear();
+                    }
                     batch.push(r);
                 }
                 _ => empty += 1,
@@ -486,4 +491,14 @@ fn a_design_declares_its_own_waivers_and_expectations() {
     let r = check::<WaivesNoLossButDeadlocks>(&scenario());
     assert_eq!(r.property.as_deref(), Some("no-deadlock"), "{r:#?}");
     assert!(!r.as_expected);
+}
+
+#[test]
+fn no_loss_fails_when_a_record_reaches_the_handler_altered() {
+    let r = check::<Toy<DROP_HEADERS>>(&scenario());
+    assert_eq!(r.property.as_deref(), Some("no-loss"), "{r:#?}");
+    assert!(
+        r.message.as_deref().is_some_and(|m| m.contains("altered")),
+        "{r:#?}"
+    );
 }

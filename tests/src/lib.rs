@@ -235,6 +235,8 @@ pub struct Tracked {
     pub deliveries: u64,
     /// When each batch arrived (time since the tracker was created) and its size.
     pub batches: Vec<(Duration, usize)>,
+    /// Every record handed, whole, in the order handed.
+    pub records: Vec<Record>,
 }
 
 /// A batch [`Handler`](pausebeat::Handler) that records what it is handed and lets a test wait
@@ -321,6 +323,7 @@ impl pausebeat::Handler for Tracker {
             s.batches.push((at, batch.len()));
             s.handled
                 .extend(batch.iter().map(|r| (r.partition, r.offset)));
+            s.records.extend(batch.iter().cloned());
         });
         self.cv.notify_all();
         Ok(())

@@ -55,7 +55,7 @@ fn produce_reports_offsets_and_rejects_bad_partitions() {
             .filter(|r| r.partition == 1)
             .map(|r| r.payload.clone())
             .collect();
-        assert_eq!(p1, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(p1, vec![Some(b"a".to_vec()), Some(b"b".to_vec())]);
         assert_eq!(seen.offsets_of(0), vec![0, 1, 2, 3, 4]);
         h.close().unwrap();
     });

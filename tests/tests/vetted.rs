@@ -293,6 +293,49 @@ fn happy_path_handles_every_record_and_commits_it() {
     });
 }
 
+/// What a service reads of a record arrives whole: topic, key, value, headers in order (a
+/// name twice, a null value), the producer's timestamp, and a null value stays null.
+#[test]
+fn whole_records_reach_the_handler() {
+    use pausebeat::kafka::{Record, Timestamp};
+    with_timeout("vetted-whole", LIMIT, || {
+        let kafka = mock("v-whole");
+        let sent: Vec<Record> = (0..6)
+            .map(|i| {
+                let r = Record::new("", 2, 0)
+                    .with_key(format!("user-{i}").into_bytes())
+                    .with_header("retries", Some(i.to_string().into_bytes()))
+                    .with_header("retries", None)
+                    .with_header("original_topic", Some(b"in.id.x".to_vec()))
+                    .with_timestamp(Timestamp::CreateTime(1_700_000_000_000 + i));
+                if i == 5 {
+                    r // a tombstone: no value
+                } else {
+                    r.with_payload(format!("{{\"n\":{i}}}").into_bytes())
+                }
+            })
+            .collect();
+        let offsets = kafka.produce_records(2, sent.clone()).unwrap();
+        let want: Records = offsets.map(|o| (2, o)).collect();
+        let (consumer, tracker) = start(&kafka, "g-v-whole");
+        run_until_all(&consumer, &tracker, &want, Duration::from_secs(20));
+        let got = tracker.snapshot().records;
+        assert_eq!(got.len(), sent.len());
+        for (g, s) in got.iter().zip(&sent) {
+            assert_eq!(&*g.topic, kafka.topic());
+            assert_eq!(g.partition, 2);
+            assert_eq!(
+                (&g.key, &g.payload, &g.headers),
+                (&s.key, &s.payload, &s.headers)
+            );
+            assert_eq!(g.timestamp, s.timestamp);
+        }
+        assert_eq!(got[5].payload, None, "a null value stays null");
+        assert_eq!(got[0].header("original_topic"), Some(&b"in.id.x"[..]));
+        close_all(&consumer);
+    });
+}
+
 #[test]
 fn paused_past_max_poll_and_session_keeps_the_membership() {
     with_timeout("vetted-paused-long", LIMIT, || {

@@ -23,7 +23,7 @@
 //! let c = topic.create(None, Arc::new(NoHook)).unwrap();
 //! assert_eq!(c.poll(Duration::from_secs(1)).unwrap(), None); // the assignment
 //! let r = c.poll(Duration::from_secs(1)).unwrap().unwrap();
-//! assert_eq!((r.partition, r.offset, r.payload.as_slice()), (0, 0, &b"hello"[..]));
+//! assert_eq!((r.partition, r.offset, r.payload_bytes()), (0, 0, &b"hello"[..]));
 //! c.commit(&[(0, 1)]).unwrap();
 //! c.close().unwrap();
 //! assert_eq!(topic.committed(0), Some(1));
@@ -74,11 +74,7 @@ impl State {
                 if let Some(payload) = self.records[pi].get(h.position[pi] as usize) {
                     let offset = h.position[pi];
                     h.position[pi] += 1;
-                    return Some(Record {
-                        partition: p,
-                        offset,
-                        payload: payload.clone(),
-                    });
+                    return Some(Record::new("memory", p, offset).with_payload(payload.clone()));
                 }
             }
         }

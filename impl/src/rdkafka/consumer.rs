@@ -9,16 +9,17 @@ use ::rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance as RdRebalance,
 };
 use ::rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use ::rdkafka::message::Message;
+use ::rdkafka::message::{Headers as _, Message};
 use ::rdkafka::topic_partition_list::{Offset as RdOffset, TopicPartitionList};
 use ::rdkafka::ClientContext;
+use ::rdkafka::Timestamp as RdTimestamp;
 
 use super::bounded::run_bounded;
 use super::config::{config_error, ConfigError, KafkaConfig};
 use super::error::classify;
 use crate::kafka::{
-    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, KafkaError, Offset,
-    Partition, RebalanceHook, Record,
+    ConsumerFactory, ConsumerHandle, ErrorClass, ErrorCode, HandleId, Header, KafkaError, Offset,
+    Partition, RebalanceHook, Record, Timestamp,
 };
 use crate::sync::{AtomicBool, AtomicU64, Chan, JoinHandle, Mutex, Runtime, StdRuntime};
 
@@ -128,6 +129,7 @@ impl ConsumerFactory for RdKafkaFactory {
         let inner = Arc::new(Inner {
             id,
             topic: self.config.topic.clone(),
+            topic_name: Arc::from(self.config.topic.as_str()),
             rt: self.rt,
             close_timeout: self.config.close_timeout,
             op_timeout: self.config.op_timeout,
@@ -222,17 +224,40 @@ type Rd = BaseConsumer<HandleContext>;
 /// The most queued transient errors one `poll` skips (see `Inner::skip_queued_transient_errors`).
 const MAX_SKIPPED_ERRORS: usize = 1024;
 
-fn to_record<M: Message>(m: &M) -> Record {
+/// The whole record: its topic (shared, not copied), key, value, headers in order, timestamp.
+/// The key, value and headers are copied out of librdkafka's buffer (the message is released
+/// when the poll's borrow ends); a record without headers allocates nothing for them.
+fn to_record<M: Message>(m: &M, topic: &Arc<str>) -> Record {
+    let headers = match m.headers() {
+        None => Vec::new(),
+        Some(hs) => hs
+            .iter()
+            .map(|h| Header {
+                key: h.key.to_string(),
+                value: h.value.map(<[u8]>::to_vec),
+            })
+            .collect(),
+    };
     Record {
+        topic: topic.clone(),
         partition: m.partition(),
         offset: m.offset(),
-        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp: match m.timestamp() {
+            RdTimestamp::NotAvailable => Timestamp::NotAvailable,
+            RdTimestamp::CreateTime(t) => Timestamp::CreateTime(t),
+            RdTimestamp::LogAppendTime(t) => Timestamp::LogAppendTime(t),
+        },
     }
 }
 
 struct Inner {
     id: HandleId,
     topic: String,
+    /// The topic, shared by every record handed out.
+    topic_name: Arc<str>,
     rt: StdRuntime,
     close_timeout: Duration,
     op_timeout: Duration,
@@ -339,7 +364,7 @@ impl Inner {
     fn poll_on(&self, c: &Rd, timeout: Duration) -> Result<Option<Record>, KafkaError> {
         match c.poll(timeout) {
             None => Ok(None),
-            Some(Ok(m)) => Ok(Some(to_record(&m))),
+            Some(Ok(m)) => Ok(Some(to_record(&m, &self.topic_name))),
             Some(Err(RdError::PartitionEOF(_))) => Ok(None),
             Some(Err(e)) => {
                 let err = self.error(c, &e);
@@ -369,7 +394,7 @@ impl Inner {
                         skipped = skipped + 1,
                         "transient errors queued before a record skipped"
                     );
-                    return Ok(Some(to_record(&m)));
+                    return Ok(Some(to_record(&m, &self.topic_name)));
                 }
                 Some(Err(e)) => {
                     let err = self.error(c, &e);

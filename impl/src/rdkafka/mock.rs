@@ -43,14 +43,14 @@ use std::time::Duration;
 use ::rdkafka::bindings as rdsys;
 use ::rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use ::rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use ::rdkafka::message::{DeliveryResult, Message};
+use ::rdkafka::message::{DeliveryResult, Header as RdHeader, Message, OwnedHeaders};
 use ::rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use ::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use ::rdkafka::ClientContext;
 
 use super::bounded::run_bounded;
 use super::config::KafkaConfig;
-use crate::kafka::{Offset, Partition};
+use crate::kafka::{Offset, Partition, Record};
 use crate::sync::{AtomicU64, Mutex, Runtime, StdRuntime};
 
 /// How to start a [`MockKafka`].
@@ -386,6 +386,40 @@ impl MockKafka {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        self.produce_records(
+            partition,
+            payloads
+                .into_iter()
+                .map(|p| Record::new("", partition, 0).with_payload(p.as_ref().to_vec())),
+        )
+    }
+
+    /// Produces whole records to `partition`, in order — each one's key, value, headers (in
+    /// order, duplicate names and null values kept) and create timestamp (if it has one; the
+    /// topic, partition and offset of each are ignored) — and returns once all are delivered,
+    /// with the offsets they got.
+    ///
+    /// ```no_run
+    /// use pausebeat::kafka::{Record, Timestamp};
+    /// use pausebeat::rdkafka::mock::{MockKafka, MockOptions};
+    ///
+    /// let kafka = MockKafka::start(MockOptions::default())?;
+    /// let r = Record::new("", 0, 0)
+    ///     .with_key(b"user-7".to_vec())
+    ///     .with_payload(b"hello".to_vec())
+    ///     .with_header("retries", Some(b"1".to_vec()))
+    ///     .with_timestamp(Timestamp::CreateTime(1_700_000_000_000));
+    /// assert_eq!(kafka.produce_records(0, [r])?, 0..1);
+    /// # Ok::<(), pausebeat::rdkafka::mock::MockError>(())
+    /// ```
+    pub fn produce_records<I>(
+        &self,
+        partition: Partition,
+        records: I,
+    ) -> Result<Range<Offset>, MockError>
+    where
+        I: IntoIterator<Item = Record>,
+    {
         if partition < 0 || partition >= self.partitions {
             return Err(MockError::NoSuchPartition {
                 partition,
@@ -396,15 +430,32 @@ impl MockKafka {
         let batch = Arc::new(Batch::new());
         let deadline = self.rt.now() + self.produce_timeout;
         let mut expected = 0u64;
-        for payload in payloads {
-            let payload = payload.as_ref();
+        for r in records {
             loop {
-                let record = BaseRecord::<[u8], [u8], Arc<Batch>>::with_opaque_to(
+                let mut record = BaseRecord::<[u8], [u8], Arc<Batch>>::with_opaque_to(
                     &self.topic,
                     batch.clone(),
                 )
-                .partition(partition)
-                .payload(payload);
+                .partition(partition);
+                if let Some(k) = &r.key {
+                    record = record.key(k.as_slice());
+                }
+                if let Some(v) = &r.payload {
+                    record = record.payload(v.as_slice());
+                }
+                if !r.headers.is_empty() {
+                    let mut hs = OwnedHeaders::new_with_capacity(r.headers.len());
+                    for h in &r.headers {
+                        hs = hs.insert(RdHeader {
+                            key: &h.key,
+                            value: h.value.as_deref(),
+                        });
+                    }
+                    record = record.headers(hs);
+                }
+                if let Some(t) = r.timestamp.millis() {
+                    record = record.timestamp(t);
+                }
                 match producer.send(record) {
                     Ok(()) => break,
                     Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

@@ -2,7 +2,11 @@
 
 use crate::log::{EventKind, EventLog};
 use pausebeat::handler::{Handler, HandlerError};
-use pausebeat::kafka::Record;
+use pausebeat::kafka::{Offset, Partition, Record};
+use std::sync::Arc;
+
+/// What the world produced at a partition and offset (`World::record`).
+pub type Produced = Arc<dyn Fn(Partition, Offset) -> Option<Record> + Send + Sync>;
 use pausebeat::sync::{Backend, Runtime, Virtual};
 use std::time::Duration;
 
@@ -12,6 +16,9 @@ use std::time::Duration;
 pub struct LoggingHandler<R: Runtime> {
     rt: R,
     log: EventLog<R>,
+    /// What the world produced at a partition and offset: a record handed that differs from it
+    /// is logged as altered (`no-loss` judges it).
+    produced: Option<Produced>,
     delay: Duration,
     /// If not empty: the delays a batch may take instead, one chosen per batch by the checkers.
     jitter: Vec<Duration>,
@@ -29,10 +36,18 @@ impl<R: Runtime> LoggingHandler<R> {
         LoggingHandler {
             rt: rt.clone(),
             log,
+            produced: None,
             delay,
             jitter: Vec::new(),
             fails,
         }
+    }
+
+    /// Checks every record handed against what the world produced (`World::record`): its
+    /// topic, key, value, headers and timestamp must arrive unchanged.
+    pub fn checking(mut self, produced: Produced) -> Self {
+        self.produced = Some(produced);
+        self
     }
 
     /// Each batch takes one of `delays` (chosen by the checkers, per batch) instead of the
@@ -45,6 +60,17 @@ impl<R: Runtime> LoggingHandler<R> {
 
 impl<R: Runtime> Handler for LoggingHandler<R> {
     fn handle(&self, batch: &[Record]) -> Result<(), HandlerError> {
+        if let Some(produced) = &self.produced {
+            let altered: Vec<(Partition, Offset)> = batch
+                .iter()
+                .filter(|r| produced(r.partition, r.offset).as_ref() != Some(*r))
+                .map(|r| (r.partition, r.offset))
+                .collect();
+            if !altered.is_empty() {
+                self.log
+                    .record(None, EventKind::HandlerAltered { records: altered });
+            }
+        }
         let records = batch.iter().map(|r| (r.partition, r.offset)).collect();
         self.log.record(None, EventKind::HandlerBegin { records });
         let start = self.rt.now().since_origin();

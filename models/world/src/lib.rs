@@ -13,7 +13,7 @@ pub mod record;
 pub mod world;
 
 pub use design::{CallError, Design, Env, Expectation, Instance, Op, Timing};
-pub use handler::{threads_left, LoggingHandler};
+pub use handler::{threads_left, LoggingHandler, Produced};
 pub use log::{Event, EventKind, EventLog, Expiry, PollOutcome};
 pub use world::{
     default_class, Fault, OtherMember, SpecError, World, WorldHandle, WorldHook, WorldSnapshot,

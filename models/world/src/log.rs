@@ -171,6 +171,13 @@ pub enum EventKind {
         /// The records of the batch.
         records: Vec<(Partition, Offset)>,
     },
+    /// Records handed to the handler that differ from what was produced at their partition and
+    /// offset (another key, value, header or timestamp): what the design handed is not the
+    /// record the log says it is.
+    HandlerAltered {
+        /// Their partition and offset.
+        records: Vec<(Partition, Offset)>,
+    },
     /// The handler finished the batch it began last on this thread: `ok` if it succeeded (only
     /// then may its records be committed).
     HandlerEnd {
@@ -280,6 +287,13 @@ impl fmt::Display for EventKind {
                 write!(f, "handler got {} record(s)", records.len())?;
                 if let (Some((p0, o0)), Some((p1, o1))) = (records.first(), records.last()) {
                     write!(f, ": p{p0}@{o0} .. p{p1}@{o1}")?;
+                }
+                Ok(())
+            }
+            EventKind::HandlerAltered { records } => {
+                write!(f, "ALTERED: the handler got {} record(s) unlike what was produced:", records.len())?;
+                for (p, o) in records {
+                    write!(f, " p{p}@{o}")?;
                 }
                 Ok(())
             }

@@ -90,11 +90,11 @@ impl Property {
         match self {
             Property::ResumeBounded => "resume() returns, successfully, within the scenario's resume bound of virtual time (default 0): it never waits on the heartbeat, a restart or the broker",
             Property::ResumeEffective => "within the resume-applied bound (default 10 s) after resume() returns, the current consumer (the newest one still open; when it is closed to be replaced, its successor) has, at some moment, every assigned partition fetching (a pause while a batch is with the handler is flow control); and a partition assigned while the consumer should fetch never stays paused past that bound — unless the application asks for a pause, suspend or close first (one it asked for on another thread while the resume was in progress included: the callers left the order open)",
-            Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts; and the thread making a suspend the design reports itself (a run returning the consumer to suspended) creates none in the middle of it",
+            Property::SuspendFinal => "when suspend() returns no consumer handle is open, and none is created until the next run starts (a run admitted while the suspend was in progress counts: it comes after the suspend); and the thread making a suspend the design reports itself (a run returning the consumer to suspended) creates none in the middle of it",
             Property::HandleExclusive => "no consumer handle is used by two threads at once (poll while another thread polls or closes it)",
             Property::SingleConsumer => "at most one consumer handle is open at any time; none is closed twice; after a scenario's close step, every one created was closed",
             Property::PausedMeansPaused => "no batch reaches the handler between pause() returning and the next resume(), and none is still in the handler when pause() returns (unless pause() was called from inside the handler); a pause whose call overlapped a resume or run on another thread is not judged (the callers left the order open)",
-            Property::NoLoss => "no commit passes a record that neither the handler finished successfully nor another member of the group handled, and every produced record is finished (by the handler or another member) by the end of the scenario",
+            Property::NoLoss => "no commit passes a record that neither the handler finished successfully nor another member of the group handled, every produced record is finished (by the handler or another member) by the end of the scenario, and every record reaches the handler as it was produced (topic, key, value, headers, timestamp)",
             Property::MembershipKept => "while paused, the current consumer is polled at least once every max.poll.interval minus the margin (default 30 s), and never leaves the group for not polling",
             Property::NoSelfFencing => "no consumer handle of the design is fenced: no consumer is created with a static instance id while a handle holding it is still open (polled, or inside its close); Kafka lets the newcomer take the member's place and fences the old handle (KIP-345). Re-creating after the old handle was closed takes its place and fences nobody",
             Property::NoDeadlock => "never all threads blocked with no timer pending (nor a timer loop running past the horizon)",
@@ -704,6 +704,15 @@ pub fn suspend_final(x: &Execution<'_>) -> Option<Violation> {
                 format!("suspend() returned with consumer {id} still open"),
             ));
         }
+        // A run admitted while the suspend was in progress (after it was called) comes after
+        // it: it may reopen, and what the consumer is after that run is that run's and the later
+        // calls' (the callers left the order of the suspend and the run open).
+        if calls
+            .iter()
+            .any(|c| c.op == Op::Run && c.called > s.called && c.called < r)
+        {
+            continue;
+        }
         for l in &x.events[r + 1..] {
             if calls.iter().any(|c| c.op == Op::Run && c.called == l.seq) {
                 break; // the next run starts (called, or admitted by the design)
@@ -879,6 +888,17 @@ pub fn no_loss(x: &Execution<'_>) -> Option<Violation> {
                 ..
             } => {
                 finished.entry(*partition).or_default().extend(*from..*to);
+            }
+            EventKind::HandlerAltered { records } => {
+                let (p, o) = records[0];
+                return Some(x.violation(
+                    Property::NoLoss,
+                    e,
+                    format!(
+                        "{} record(s) reached the handler altered (key, value, headers or timestamp unlike what was produced), the first p{p}@{o}: the record produced there was never handed",
+                        records.len()
+                    ),
+                ));
             }
             EventKind::HandlerBegin { records } => {
                 pending.insert(&e.thread, records);

@@ -797,28 +797,14 @@ mod tests {
     fn held_records_of_a_revoked_partition_go_and_the_others_stay() {
         let mut p = Pending::default();
         for (partition, offset) in [(0, 4), (1, 0), (0, 5), (1, 1)] {
-            p.push(
-                Record {
-                    partition,
-                    offset,
-                    payload: vec![],
-                },
-                1,
-            );
+            p.push(Record::new("t", partition, offset), 1);
         }
         p.drop_revoked(|part| part == 1);
         let left: Vec<_> = p.records.iter().map(|r| (r.partition, r.offset)).collect();
         assert_eq!(left, vec![(0, 4), (0, 5)]);
         assert_eq!(p.firsts().into_iter().collect::<Vec<_>>(), vec![(0, 4)]);
         // p1 read again from its committed offset is held as new, not as a re-read.
-        p.push(
-            Record {
-                partition: 1,
-                offset: 0,
-                payload: vec![],
-            },
-            2,
-        );
+        p.push(Record::new("t", 1, 0), 2);
         assert_eq!(p.records.len(), 3);
     }
 

@@ -191,6 +191,15 @@ impl<R: Runtime> World<R> {
         Ok(Self::new(rt, spec))
     }
 
+    /// The record the world produces at `partition` / `offset` (what a poll hands out): its
+    /// key, value, headers and timestamp are the world's, and distinct per record.
+    pub fn record(&self, partition: Partition, offset: Offset) -> Option<Record> {
+        let p = usize::try_from(partition)
+            .ok()
+            .filter(|&p| p < self.shared.cfg.partitions)?;
+        (offset >= 0).then(|| self.shared.cfg.record(p, offset))
+    }
+
     /// The world's event log (shared; also the probe designs report to).
     pub fn log(&self) -> EventLog<R> {
         self.shared.log.clone()
@@ -594,7 +603,7 @@ impl<R: Runtime> ConsumerHandle for WorldHandle<R> {
             // regular path reports or serves it.
             if st.handles[k].other_active(&thread).is_none() && st.only_fetching(&sh.cfg, k, now) {
                 st.handles[k].last_poll = now;
-                while let Some(r) = st.fetch(&sh.log, k) {
+                while let Some(r) = st.fetch(&sh.cfg, &sh.log, k) {
                     sh.log.record(Some(id), EventKind::PollBegin);
                     let end = PollOutcome::Record {
                         partition: r.partition,

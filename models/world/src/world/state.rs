@@ -8,10 +8,15 @@
 
 use super::spec::{default_class, Fault, OtherMember, WorldSpec};
 use crate::log::{EventKind, EventLog, Expiry};
-use pausebeat::kafka::{ErrorClass, ErrorCode, HandleId, KafkaError, Offset, Partition, Record};
+use pausebeat::kafka::{
+    ErrorClass, ErrorCode, HandleId, KafkaError, Offset, Partition, Record, Timestamp,
+};
 use pausebeat::sync::{Backend, Instant, Runtime, Signal};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The modeled topic's name.
+pub(super) const TOPIC: &str = "pausebeat";
 
 /// librdkafka suppresses an identical connection error of a broker for 30 s
 /// (`rd_kafka_broker_set_error`, `rkb_suppress.fail_error`): during a long outage the client
@@ -44,6 +49,10 @@ pub(super) struct Config {
     /// How much longer than its barrier a rebalance's join phase takes, one chosen per
     /// rebalance (empty: no extra time).
     pub rebalance_choices: Vec<Duration>,
+    /// The topic's name, shared by every record.
+    pub topic: Arc<str>,
+    /// Per partition: (first offset, how many, when) of each production, in offset order.
+    produced: Vec<Vec<(Offset, u32, Duration)>>,
 }
 
 impl Config {
@@ -69,6 +78,13 @@ impl Config {
             schedule.push((Instant::from_origin(at), p as usize, count));
         }
         schedule.sort_by_key(|e| e.0); // stable: same-time productions keep their order
+        let mut produced: Vec<Vec<(Offset, u32, Duration)>> = vec![Vec::new(); partitions];
+        for &(at, p, n) in &schedule {
+            let first = produced[p]
+                .last()
+                .map_or(0, |&(o, c, _)| o + Offset::from(c));
+            produced[p].push((first, n, at.since_origin()));
+        }
         let mut members = spec.members;
         for (i, m) in members.iter_mut().enumerate() {
             if let Some(l) = m.leaves_at.filter(|l| *l < m.joins_at) {
@@ -121,11 +137,31 @@ impl Config {
                 _ => None,
             }),
             faults: spec.faults,
+            topic: Arc::from(TOPIC),
+            produced,
             members,
             slow_close,
             slow_create,
             slow_commit,
         }
+    }
+
+    /// The record the world produced at `partition` / `offset`: a key, a value, two headers
+    /// (`seq` twice: names may repeat) and the production time as its create time. Every record
+    /// is distinct, so a handler can tell that what it was handed is what was produced.
+    pub fn record(&self, partition: usize, offset: Offset) -> Record {
+        let at = self.produced[partition]
+            .iter()
+            .find(|&&(first, n, _)| offset >= first && offset < first + Offset::from(n))
+            .map_or(Duration::ZERO, |&(_, _, at)| at);
+        Record::new(self.topic.clone(), partition as Partition, offset)
+            .with_key(format!("k{partition}-{offset}").into_bytes())
+            .with_payload(
+                format!("p{partition}@{offset} produced at {}ms", at.as_millis()).into_bytes(),
+            )
+            .with_header("seq", Some(offset.to_string().into_bytes()))
+            .with_header("seq", None)
+            .with_timestamp(Timestamp::CreateTime(at.as_millis() as i64))
     }
 
     /// The broker outage covering `now`, if any.
@@ -1105,7 +1141,7 @@ impl<R: Runtime> State<R> {
         if outage {
             return Step::Wait; // fetches fail silently
         }
-        match self.fetch(log, k) {
+        match self.fetch(cfg, log, k) {
             Some(r) => Step::Done(Ok(Some(r))),
             None => Step::Wait,
         }
@@ -1129,7 +1165,7 @@ impl<R: Runtime> State<R> {
 
     /// The next record handle `k` fetches, if one is at hand: a record fetched before a pause
     /// first, then the lowest unpaused partition's next record.
-    pub fn fetch(&mut self, log: &EventLog<R>, k: usize) -> Option<Record> {
+    pub fn fetch(&mut self, cfg: &Config, log: &EventLog<R>, k: usize) -> Option<Record> {
         let h = &mut self.handles[k];
         for &p in &h.assigned {
             let pi = p as usize;
@@ -1140,11 +1176,7 @@ impl<R: Runtime> State<R> {
                     self.fault_effect(log, i, || {
                         format!("a record fetched before the pause still comes out: p{p}@{offset}")
                     });
-                    return Some(Record {
-                        partition: p,
-                        offset,
-                        payload: Vec::new(),
-                    });
+                    return Some(cfg.record(pi, offset));
                 }
             }
         }
@@ -1154,11 +1186,7 @@ impl<R: Runtime> State<R> {
             if !h.paused[pi] && h.position[pi] < self.high[pi] {
                 let offset = h.position[pi];
                 h.position[pi] += 1;
-                return Some(Record {
-                    partition: p,
-                    offset,
-                    payload: Vec::new(),
-                });
+                return Some(cfg.record(pi, offset));
             }
         }
         None

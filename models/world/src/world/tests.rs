@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::log::{Event, Expiry};
-use pausebeat::kafka::NoHook;
+use pausebeat::kafka::{NoHook, Timestamp};
 use pausebeat::sync::{Backend, Model, Std, Virtual};
 
 type Rt = Virtual<Std>;
@@ -1312,4 +1312,33 @@ fn a_close_and_a_create_take_the_chosen_one_of_their_durations() {
         c.close().unwrap();
         assert_eq!(at(&rt), 2 * took, "the close");
     }
+}
+
+#[test]
+fn records_are_whole_and_each_is_distinct() {
+    let (_rt, w) = world(spec().with_partitions(1).produce(secs(0), 0, 2));
+    let c = create(&w, None);
+    c.poll(secs(1)).unwrap();
+    let a = c.poll(secs(1)).unwrap().unwrap();
+    let b = c.poll(secs(1)).unwrap().unwrap();
+    assert_eq!(&*a.topic, "pausebeat");
+    assert!(a.key.is_some() && a.payload.is_some());
+    assert_eq!(
+        a.headers.len(),
+        2,
+        "a repeated header name, one with a null value"
+    );
+    assert_eq!(a.headers[0].key, a.headers[1].key);
+    assert_eq!(a.headers[1].value, None);
+    assert_eq!(a.timestamp, Timestamp::CreateTime(0));
+    assert_ne!(
+        (a.key.clone(), a.payload.clone()),
+        (b.key.clone(), b.payload.clone())
+    );
+    assert_eq!(
+        w.record(0, 1),
+        Some(b),
+        "World::record says what a poll hands out"
+    );
+    assert_eq!(w.record(1, 0), None);
 }
