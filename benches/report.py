@@ -5,7 +5,7 @@ Reads (under the cargo target directory: $CARGO_TARGET_DIR, else <workspace>/tar
   criterion/**/new/{benchmark,estimates}.json   cargo bench -p pausebeat-benches
   pausebeat-bench/resume_call.json              (written by the resume_call bench)
   pausebeat-bench/resume_to_record.json         (written by the resume_to_record bench)
-  pausebeat-bench/verifier_stats.json           cargo run --release -p pausebeat-benches --bin verifier_stats
+  pausebeat-bench/verifier_stats.json           cargo run --release -p pausebeat-scenarios --example verifier_stats
   pausebeat-bench/fetch_latency.json            cargo run --release -p pausebeat-benches --bin fetch_latency
 
 Writes benches/RESULTS.md, benches/resume_call.svg and benches/resume_to_record.svg.
@@ -31,7 +31,7 @@ ROOT = HERE.parent
 
 REPRODUCE = """\
 cargo bench -p pausebeat-benches
-cargo run --release -p pausebeat-benches --bin verifier_stats
+cargo run --release -p pausebeat-scenarios --example verifier_stats
 cargo run --release -p pausebeat-benches --bin fetch_latency
 python3 benches/report.py"""
 

@@ -17,7 +17,7 @@ use pausebeat::sync::{AtomicBool, Chan, Condvar, Mutex, Runtime, StdRuntime};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
 use rdkafka::error::KafkaError as RdError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers as _, Message};
 use rdkafka::topic_partition_list::{Offset as RdOffset, TopicPartitionList};
 use rdkafka::ClientContext;
 use std::sync::Arc;
@@ -98,7 +98,9 @@ pub fn start_mock(topic: &str, partitions: i32) -> Result<MockKafka, BenchError>
     Ok(kafka)
 }
 
-/// Produces `per_partition` records of `payload_len` bytes to every partition.
+/// Produces `per_partition` records of `payload_len` bytes to every partition, each with a
+/// 16-byte key and two headers (a retry count and an original topic, as the jitsu bulker's
+/// retry records carry): what a service's consumer reads.
 pub fn produce_everywhere(
     kafka: &MockKafka,
     per_partition: u64,
@@ -106,7 +108,19 @@ pub fn produce_everywhere(
 ) -> Result<(), BenchError> {
     let payload = vec![b'p'; payload_len];
     for p in 0..kafka.partitions() {
-        kafka.produce_payloads(p, (0..per_partition).map(|_| payload.as_slice()))?;
+        kafka.produce_records(
+            p,
+            (0..per_partition).map(|i| {
+                pausebeat::Record::new("", p, 0)
+                    .with_key(format!("key-{p:03}-{:08}", i % 100_000_000).into_bytes())
+                    .with_payload(payload.clone())
+                    .with_header("retries", Some(b"0".to_vec()))
+                    .with_header(
+                        "original_topic",
+                        Some(b"in.id.dst.m.batch.t.events".to_vec()),
+                    )
+            }),
+        )?;
     }
     Ok(())
 }
@@ -431,7 +445,15 @@ impl RawConsumer {
             };
             match c.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
+                    // What a service reads of a record: value, key, headers (looked at, not
+                    // copied: the raw loop handles each record while librdkafka holds it).
                     std::hint::black_box(m.payload().map_or(0, <[u8]>::len));
+                    std::hint::black_box(m.key().map_or(0, <[u8]>::len));
+                    if let Some(hs) = m.headers() {
+                        for h in hs.iter() {
+                            std::hint::black_box((h.key.len(), h.value.map_or(0, <[u8]>::len)));
+                        }
+                    }
                     if let Some(x) = usize::try_from(m.partition())
                         .ok()
                         .and_then(|p| self.next.get_mut(p))

@@ -5,9 +5,11 @@
 //!   runtime with a [`scripted`] consumer;
 //! * `resume_to_record/{rdkafka-raw,vetted}` and `throughput/{rdkafka-raw,vetted}` ([`kafka`]):
 //!   real rdkafka against librdkafka's embedded mock cluster;
-//! * `verifier_stats` (a binary): schedules per second per checker, and schedules and time to the
-//!   first counterexample of each seed bug;
 //! * `fetch_latency` (a binary): the experiments behind the resume → record settings.
+//!
+//! The verifier's own statistics (`verifier_stats`, `hunt_goals`) are examples of
+//! `pausebeat-scenarios`: this crate does not depend on the verifier, so a benchmark builds the
+//! consumer exactly as a user does (without the `mutants` feature the verifier turns on).
 //!
 //! `benches/report.py` turns the results into `benches/RESULTS.md` and `benches/resume_call.svg`.
 

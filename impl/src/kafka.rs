@@ -52,8 +52,9 @@ pub struct Record {
 /// A record header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// Its name.
-    pub key: String,
+    /// Its name (shared: a backend hands the same few names out again and again without
+    /// copying them).
+    pub key: Arc<str>,
     /// Its value (`None`: null).
     pub value: Option<Vec<u8>>,
 }
@@ -105,7 +106,7 @@ impl Record {
         self
     }
     /// With one more header.
-    pub fn with_header(mut self, key: impl Into<String>, value: Option<Vec<u8>>) -> Self {
+    pub fn with_header(mut self, key: impl Into<Arc<str>>, value: Option<Vec<u8>>) -> Self {
         self.headers.push(Header {
             key: key.into(),
             value,
@@ -121,7 +122,7 @@ impl Record {
     pub fn header(&self, key: &str) -> Option<&[u8]> {
         self.headers
             .iter()
-            .find(|h| h.key == key)
+            .find(|h| &*h.key == key)
             .and_then(|h| h.value.as_deref())
     }
     /// The value as bytes (empty for a null value).

@@ -10,8 +10,8 @@
 //!
 //! It is not part of the README's test command: CI runs it as its own step,
 //! `cargo test --release -p pausebeat-scenarios --test mutants -- --ignored`. With
-//! `PAUSEBEAT_MUTANTS_JSON=FILE` it writes what killed each mutant there
-//! (`python3 docs/tables.py mutants FILE` renders it into `docs/verification.md`).
+//! `PAUSEBEAT_MUTANTS_JSON=FILE` it writes what killed each mutant there, a relative FILE
+//! under the workspace's root (`python3 docs/tables.py mutants FILE` renders it into `docs/verification.md`).
 
 use std::path::Path;
 use std::process::Command;
@@ -132,6 +132,13 @@ fn verify_kills_every_mutant_of_the_vetted_consumer() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     if let Ok(path) = std::env::var("PAUSEBEAT_MUTANTS_JSON") {
+        // Cargo runs a test in its crate's directory: a relative path is the workspace's.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the mutants report's directory");
+        }
         let doc = serde_json::json!({ "mutants": report });
         std::fs::write(
             &path,

@@ -130,6 +130,7 @@ impl ConsumerFactory for RdKafkaFactory {
             id,
             topic: self.config.topic.clone(),
             topic_name: Arc::from(self.config.topic.as_str()),
+            header_names: Mutex::new(Vec::new()),
             rt: self.rt,
             close_timeout: self.config.close_timeout,
             op_timeout: self.config.op_timeout,
@@ -227,16 +228,17 @@ const MAX_SKIPPED_ERRORS: usize = 1024;
 /// The whole record: its topic (shared, not copied), key, value, headers in order, timestamp.
 /// The key, value and headers are copied out of librdkafka's buffer (the message is released
 /// when the poll's borrow ends); a record without headers allocates nothing for them.
-fn to_record<M: Message>(m: &M, topic: &Arc<str>) -> Record {
+fn to_record<M: Message>(m: &M, topic: &Arc<str>, names: &HeaderNames) -> Record {
     let headers = match m.headers() {
         None => Vec::new(),
-        Some(hs) => hs
-            .iter()
-            .map(|h| Header {
-                key: h.key.to_string(),
-                value: h.value.map(<[u8]>::to_vec),
-            })
-            .collect(),
+        Some(hs) => names.with(|names| {
+            hs.iter()
+                .map(|h| Header {
+                    key: intern(names, h.key),
+                    value: h.value.map(<[u8]>::to_vec),
+                })
+                .collect()
+        }),
     };
     Record {
         topic: topic.clone(),
@@ -253,9 +255,26 @@ fn to_record<M: Message>(m: &M, topic: &Arc<str>) -> Record {
     }
 }
 
+/// The header names a handle has seen: records share them instead of a copy each.
+type HeaderNames = Mutex<StdRuntime, Vec<Arc<str>>>;
+
+/// `name`, shared with the earlier records that had it (at most 64 names are kept).
+fn intern(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.iter().find(|n| &***n == name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    if names.len() < 64 {
+        names.push(n.clone());
+    }
+    n
+}
+
 struct Inner {
     id: HandleId,
     topic: String,
+    /// Header names seen so far.
+    header_names: HeaderNames,
     /// The topic, shared by every record handed out.
     topic_name: Arc<str>,
     rt: StdRuntime,
@@ -364,7 +383,7 @@ impl Inner {
     fn poll_on(&self, c: &Rd, timeout: Duration) -> Result<Option<Record>, KafkaError> {
         match c.poll(timeout) {
             None => Ok(None),
-            Some(Ok(m)) => Ok(Some(to_record(&m, &self.topic_name))),
+            Some(Ok(m)) => Ok(Some(to_record(&m, &self.topic_name, &self.header_names))),
             Some(Err(RdError::PartitionEOF(_))) => Ok(None),
             Some(Err(e)) => {
                 let err = self.error(c, &e);
@@ -394,7 +413,7 @@ impl Inner {
                         skipped = skipped + 1,
                         "transient errors queued before a record skipped"
                     );
-                    return Ok(Some(to_record(&m, &self.topic_name)));
+                    return Ok(Some(to_record(&m, &self.topic_name, &self.header_names)));
                 }
                 Some(Err(e)) => {
                     let err = self.error(c, &e);

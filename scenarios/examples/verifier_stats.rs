@@ -11,7 +11,7 @@
 //!   go-original × `instant-handler`), where the checkers differ.
 //!
 //! ```text
-//! cargo run --release -p pausebeat-benches --bin verifier_stats -- [--budget 2000]
+//! cargo run --release -p pausebeat-scenarios --example verifier_stats -- [--budget 2000]
 //!     [--bug-budget 5000] [--seeds 5] [--json FILE]
 //! ```
 //!
@@ -21,7 +21,8 @@
 
 use clap::Parser;
 use pausebeat::sync::explore::Checker;
-use pausebeat_benches::{fail, init_tracing_with, results_dir, watchdog, write_json};
+mod common;
+use common::{fail, init_tracing_with, results_dir, watchdog, write_json};
 use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::verify::{run_check, CheckResult};

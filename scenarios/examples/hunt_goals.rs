@@ -12,12 +12,13 @@
 //! * **The vetted design**: a hunt of `--vetted-minutes` (any violation is a bug to fix).
 //!
 //! ```text
-//! cargo run --release -p pausebeat-benches --bin hunt_goals -- [--seeds 5] [--limit-minutes 5]
+//! cargo run --release -p pausebeat-scenarios --example hunt_goals -- [--seeds 5] [--limit-minutes 5]
 //!     [--breadth-minutes 10] [--vetted-minutes 30] [--json FILE]
 //! ```
 
 use clap::Parser;
-use pausebeat_benches::{fail, init_tracing_with, results_dir, watchdog, write_json};
+mod common;
+use common::{fail, init_tracing_with, results_dir, watchdog, write_json};
 use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::hunt::generate::Weights;
