@@ -39,7 +39,6 @@ pub const ALL: &[(&str, &str)] = &[
     ("no-commit-retry", "a commit that failed for a transient reason is never tried again: the batch is read and handled again after a close"),
     ("commit-after-revoke", "what a failed commit left uncommitted is committed even after its partition was revoked (and given back): a stale offset goes over the progress of whoever held it meanwhile"),
     ("pending-kept-across-revoke", "records read and not yet handed are kept when a rebalance revokes their partition: handed after it comes back, they are read and handed again"),
-    ("closing-pause-overrides-suspend", "a run's closing pause (run_then) overrides a suspend() that came before the run: the consumer stays open and paused, and restarts create consumers after the suspend"),
     ("run-ends-on-an-earlier-batch", "a run ends with the handler's error when a batch handed before it began (while resumed) fails: its records are left for a run that may never come"),
     ("close-counts-client-calls", "close() counts the time the client spends creating a consumer or committing against its bound: it gives up inside a slow create or commit, leaving the owner running"),
     ("drain-drops-overflow", "the drain checks whether the batch is full before taking the record the client just handed over, and drops it: a record read at hand past a full batch is never handled"),

@@ -43,10 +43,6 @@ const KILLERS: &[(&str, &str)] = &[
     ("commit-after-revoke", "rebalance-under-slow-batch"),
     ("pending-kept-across-revoke", "revoked-while-held"),
     (
-        "closing-pause-overrides-suspend",
-        "run-right-after-a-suspend",
-    ),
-    (
         "run-ends-on-an-earlier-batch",
         "run-while-a-resumed-batch-fails",
     ),

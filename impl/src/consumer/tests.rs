@@ -365,6 +365,28 @@ fn a_closing_pause_leaves_a_run_asked_for_meanwhile_alone() {
     c.close().unwrap();
 }
 
+/// The vetted API's own contract (`Consumer::suspend`: "runs after a suspend close the consumer
+/// again when they end"), which no property of the catalogue judges: when a suspend() and a run
+/// race, either order is a linearization, and a run after a suspend may leave the consumer open.
+/// A run's closing pause (`AfterRun::Pause`) never reopens, nor keeps open, a suspended consumer.
+#[test]
+fn a_closing_pause_leaves_a_suspended_consumer_suspended() {
+    let rt = Rt::new();
+    let t = topic(&rt, 1, 2);
+    let h = Recorder::new(&rt, 0, Duration::ZERO);
+    let c = start(&rt, config().build().unwrap(), &t, &h);
+    c.run_once().unwrap();
+    c.suspend().unwrap();
+    t.produce(0, vec![]);
+    let r = c.run_then(AfterRun::Pause).unwrap();
+    assert_eq!(r.records, 1);
+    assert_eq!(r.ended_in, ConsumerState::Suspended);
+    assert_eq!(t.open_handles(), 0, "the run closed the consumer again");
+    rt.sleep(secs(600));
+    assert_eq!(t.created().len(), 2, "nothing created until the next run");
+    c.close().unwrap();
+}
+
 #[test]
 fn suspend_if_over_by_suspends_only_a_run_over_in_time() {
     let rt = Rt::new();

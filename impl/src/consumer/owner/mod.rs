@@ -538,9 +538,7 @@ impl<R: Runtime, F: ConsumerFactory, P: Probe> Owner<R, F, P> {
         match run.after.mode_at(self.rt.now()) {
             // A pause does not reopen a suspended consumer (as `pause()` would not): a
             // suspend() that came before the run stands.
-            Some(Mode::Paused)
-                if self.shared.mode() == Mode::Suspended
-                    && !mutants::active("closing-pause-overrides-suspend") => {}
+            Some(Mode::Paused) if self.shared.mode() == Mode::Suspended => {}
             Some(m) => self.shared.request(m),
             None => {}
         }
