@@ -6,11 +6,15 @@
 //! shuttle here and on rdkafka in production.
 //!
 //! The example is a verifier binary of its own: the same `verify`, `replay` and `list` as
-//! `pausebeat`, over this design and the built-in ones, with the same output, JSON, JUnit and
-//! exit codes.
+//! `pausebeat`, over this design and the built-in ones and over the catalogue's scenarios and
+//! one of its own (`two-runs-at-once`), with the same output, JSON, JUnit and exit codes.
+//! `verify`'s check processes are this binary again, so they know the same designs and
+//! scenarios. What the design is known to get wrong, and the stories that cannot happen in it,
+//! are declared with their reasons: `verify` then expects exactly that (CI runs it).
 //!
 //! ```sh
 //! cargo run --release -p pausebeat-scenarios --example own_design -- verify --design open-drain-close
+//! cargo run --release -p pausebeat-scenarios --example own_design -- verify --scenario two-runs-at-once
 //! cargo run --release -p pausebeat-scenarios --example own_design -- list
 //! ```
 
@@ -19,10 +23,18 @@ use pausebeat::kafka::{ConsumerFactory, ConsumerHandle, NoHook, Partition};
 use pausebeat::probe::{DesignEvent, Probe};
 use pausebeat::sync::Runtime;
 use pausebeat_scenarios::designs::Registry;
+use pausebeat_scenarios::scenario::{Exercise, Scenario};
 use pausebeat_world::properties::Property;
 use pausebeat_world::{Design, Env, Expectation, Instance, Op, Timing};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Why a fault's story cannot happen here.
+const NOTHING_BETWEEN_RUNS: &str =
+    "no consumer exists between runs: the fault's window meets no call of this design";
+/// Why a restart's story cannot happen here.
+const NO_RESTARTS: &str =
+    "it never restarts a consumer: a failed run ends, the next run opens anew";
 
 /// Open, drain, close: a consumer that exists only during runs.
 struct OpenDrainClose;
@@ -46,7 +58,60 @@ impl Design for OpenDrainClose {
         "no consumer exists between runs: there is no membership to keep",
     )];
     // What it is known to get wrong, with why (verify then expects exactly this).
-    const EXPECTATIONS: &'static [Expectation] = &[];
+    const EXPECTATIONS: &'static [Expectation] = &[
+        Expectation {
+            scenario: "two-runs-at-once",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: two runs asked for at once open a consumer each",
+        },
+        Expectation {
+            scenario: "meet-run-run",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: two runs asked for at once open a consumer each",
+        },
+        Expectation {
+            scenario: "meet-run-run-outage",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: two runs asked for at once open a consumer each",
+        },
+        Expectation {
+            scenario: "meet-run-run-rebalance",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: two runs asked for at once open a consumer each",
+        },
+        Expectation {
+            scenario: "meet-run-run-slow-handler",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: a run meeting the slow one opens a second consumer",
+        },
+        Expectation {
+            scenario: "meet-run-close-slow-handler",
+            violates: &[Property::SingleConsumer],
+            why: "runs are not serialized: the run on main opens a second consumer beside the slow run on app-3",
+        },
+    ];
+    // Stories that cannot happen in it, with why (verify then expects them vacuous).
+    const UNREACHABLE: &'static [(&'static str, &'static str)] = &[
+        ("suspend-during-outage", NOTHING_BETWEEN_RUNS),
+        ("outage-under-slow-batch", NOTHING_BETWEEN_RUNS),
+        ("commit-hiccup-before-close", NOTHING_BETWEEN_RUNS),
+        ("rejoin-under-a-slow-batch", NOTHING_BETWEEN_RUNS),
+        ("run-after-failing-polls", NOTHING_BETWEEN_RUNS),
+        ("meet-close-close-outage", NOTHING_BETWEEN_RUNS),
+        ("close-during-a-slow-restart", NO_RESTARTS),
+        ("close-during-a-slow-create", NO_RESTARTS),
+        ("meet-run-run-restarting", NO_RESTARTS),
+        ("meet-run-close-restarting", NO_RESTARTS),
+        ("meet-close-close-restarting", NO_RESTARTS),
+        (
+            "member-takes-over-an-uncommitted-partition",
+            "its consumer is closed before the other member takes the partition: nothing comes back to it",
+        ),
+        (
+            "meet-close-close-slow-handler",
+            "its run at 145 s hands no batch for the closes to meet (no explored schedule has a batch in the handler at a close)",
+        ),
+    ];
 
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
         Box::new(Running {
@@ -100,6 +165,26 @@ impl<R: Runtime, F: ConsumerFactory> Instance for Running<R, F> {
     }
 }
 
+/// A story of this team's own: two threads of the application ask for a run at the same
+/// moment (a scheduler's tick and an operator's "run now"), with records waiting.
+fn two_runs_at_once() -> Scenario {
+    Scenario::new(
+        "two-runs-at-once",
+        "4 records; runs on main and on app-2 at 0 s; a run at 600 s",
+    )
+    .reference("own_design example")
+    .records(0, 4)
+    .run_at(0)
+    .run_at(0)
+    .on("app-2")
+    .run_at(600)
+    .exercises(Exercise::Concurrent(Op::Run, Op::Run))
+}
+
 fn main() -> std::process::ExitCode {
-    pausebeat_scenarios::cli::run(Registry::builtin().with::<OpenDrainClose>())
+    pausebeat_scenarios::cli::run(
+        Registry::builtin()
+            .with::<OpenDrainClose>()
+            .with_scenario(two_runs_at_once()),
+    )
 }

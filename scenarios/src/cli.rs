@@ -27,8 +27,8 @@
 use crate::designs::Registry;
 use crate::expect::Expected;
 use crate::properties::Property;
+use crate::report;
 use crate::verify::{Budget, CheckResult, Verdict, CHECKERS, DEFAULT_CHECKERS};
-use crate::{catalogue, report};
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -235,14 +235,15 @@ struct HuntArgs {
     #[arg(long, default_value_t = 100)]
     schedules: usize,
     /// Hunt for this property: stop when it is violated; expected violations of others are
-    /// passed over.
+    /// passed over, unexpected ones reported (each signature once) without stopping.
     #[arg(long)]
     until: Option<String>,
     /// Only violations whose message contains this text count (a symptom: `--until
     /// resume-bounded --matching failed` hunts the seed's "Resume timeout", not any wait).
     #[arg(long)]
     matching: Option<String>,
-    /// Go on past violations until the time limit (each property shrunk and reported once).
+    /// Go on past violations until the time limit (each signature — property and shape of
+    /// the violation — shrunk and reported once).
     #[arg(long)]
     keep_going: bool,
     /// The corpus folder: what earlier hunts of the design found is re-checked first, and
@@ -268,7 +269,7 @@ struct ReplayArgs {
     /// The design.
     #[arg(long)]
     design: String,
-    /// The catalogue scenario.
+    /// The scenario (the catalogue's, or one the verifier binary registered).
     #[arg(
         long,
         conflicts_with = "scenario_file",
@@ -383,13 +384,13 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn cmd_check(a: CheckArgs, registry: &Registry) -> ExitCode {
-    let Some(scenario) = catalogue::find(&a.scenario) else {
+    let Some(scenario) = registry.scenario(&a.scenario) else {
         return usage_error(format!("unknown scenario `{}`", a.scenario));
     };
     let Some(checker) = a.budget.budget().checker(&a.checker) else {
         return usage_error(format!("unknown checker `{}`", a.checker));
     };
-    let Some(result) = registry.check(&a.design, &scenario, &checker) else {
+    let Some(result) = registry.check(&a.design, scenario, &checker) else {
         return usage_error(format!("unknown design `{}`", a.design));
     };
     match serde_json::to_string(&result) {
@@ -409,7 +410,8 @@ struct Planned {
 
 fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
     let all_designs: Vec<String> = registry.designs().map(|d| d.name().to_string()).collect();
-    let all_scenarios: Vec<String> = catalogue::all()
+    let all_scenarios: Vec<String> = registry
+        .scenarios()
         .iter()
         .map(|s| s.name.to_string())
         .collect();
@@ -441,7 +443,7 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
     if a.budget.budget == 0 || a.budget.loom_executions == 0 {
         return usage_error("--budget and --loom-executions must be at least 1");
     }
-    let scenarios = catalogue::all();
+    let scenarios = registry.scenarios();
     let mut plan: Vec<Planned> = vec![];
     for s in &ss {
         for d in &ds {
@@ -462,7 +464,7 @@ fn cmd_verify(a: VerifyArgs, registry: &Registry) -> ExitCode {
         }
     }
     if let Some((k, n)) = a.shard {
-        // Deterministic: the plan's order is the registry's and the catalogue's.
+        // Deterministic: the plan's order is the registry's (designs and scenarios).
         plan = plan
             .into_iter()
             .enumerate()
@@ -561,7 +563,8 @@ fn cmd_merge(a: MergeArgs, registry: &Registry) -> ExitCode {
         }
     }
     // The order of a single run: scenario, then design, then checker.
-    let scenarios: Vec<String> = catalogue::all()
+    let scenarios: Vec<String> = registry
+        .scenarios()
         .iter()
         .map(|s| s.name.to_string())
         .collect();
@@ -993,7 +996,7 @@ fn cmd_list(registry: &Registry) {
         }
     }
     let _ = writeln!(out, "\nSCENARIOS");
-    for s in catalogue::all() {
+    for s in registry.scenarios() {
         let _ = writeln!(out, "  {:<32} [{}] {}", s.name, s.reference, s.story);
     }
     let _ = writeln!(out, "\nPROPERTIES");
@@ -1015,7 +1018,7 @@ fn cmd_list(registry: &Registry) {
         out,
         "\nEXPECTATIONS (anything not listed: every property holds)"
     );
-    for s in catalogue::all() {
+    for s in registry.scenarios() {
         for design in registry.designs() {
             let d = design.name();
             let e = design.expectation(&s.name);

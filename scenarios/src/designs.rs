@@ -1,13 +1,24 @@
-//! The registry of designs: the built-in ones and a user's own, all declared the same way (their
-//! [`Design`] implementation carries their name, the operations they offer, their expected
-//! violations, waivers and checker limits), and looked up by name by the CLI (`verify`,
-//! `replay`, `list`) and by the check processes `verify` starts.
+//! The registry of designs and scenarios: the built-in ones and a user's own, all declared the
+//! same way (a [`Design`] implementation carries its name, the operations it offers, its
+//! expected violations, waivers and checker limits; a [`Scenario`] its story, faults, calls and
+//! purpose), and looked up by name by the CLI (`verify`, `replay`, `list`, `merge`) and by the
+//! check processes `verify` starts (which build the same registry in the same binary).
 //!
 //! ```
 //! use pausebeat_scenarios::designs::Registry;
-//! let r = Registry::builtin();
+//! use pausebeat_scenarios::scenario::{Exercise, Op, Scenario};
+//! let r = Registry::builtin().with_scenario(
+//!     Scenario::new("run-beside-a-pause", "a run on main and pause() on app-2 at 0 s")
+//!         .run_at(0)
+//!         .pause_at(0)
+//!         .on("app-2")
+//!         .exercises(Exercise::Concurrent(Op::Run, Op::Pause)),
+//! );
 //! let names: Vec<&str> = r.designs().map(|d| d.name()).collect();
 //! assert_eq!(names, ["go-original", "pr-1313", "vetted"]);
+//! // The catalogue's scenarios, then the user's own.
+//! assert!(r.scenario("happy-path").is_some());
+//! assert_eq!(r.scenarios().last().map(|s| &*s.name), Some("run-beside-a-pause"));
 //! ```
 
 use crate::catalogue;
@@ -82,14 +93,26 @@ impl<D: Design> Registered for Of<D> {
     }
 }
 
-/// The designs a CLI knows, in the order `list` and `verify` show them.
-#[derive(Default)]
+/// The designs and scenarios a CLI knows, in the order `list` and `verify` show them.
 pub struct Registry {
     designs: Vec<Box<dyn Registered>>,
+    scenarios: Vec<Scenario>,
+    /// The names of the scenarios added with [`Registry::with_scenario`].
+    own: Vec<String>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            designs: vec![],
+            scenarios: catalogue::all(),
+            own: vec![],
+        }
+    }
 }
 
 impl Registry {
-    /// No designs.
+    /// No designs; the catalogue's scenarios.
     pub fn empty() -> Registry {
         Registry::default()
     }
@@ -109,6 +132,39 @@ impl Registry {
         self
     }
 
+    /// Adds scenario `s` (replacing one of the same name, a catalogue scenario included): a
+    /// user's own story, verified, listed and replayed like the catalogue's. Each design's
+    /// [`Design::EXPECTATIONS`] may name it; where none does, every property must hold.
+    pub fn with_scenario(mut self, s: Scenario) -> Registry {
+        self.scenarios.retain(|x| x.name != s.name);
+        self.own.push(s.name.to_string());
+        self.scenarios.push(s);
+        self
+    }
+
+    /// Adds every scenario of `ss` (see [`with_scenario`](Self::with_scenario)).
+    pub fn with_scenarios(self, ss: impl IntoIterator<Item = Scenario>) -> Registry {
+        ss.into_iter().fold(self, Registry::with_scenario)
+    }
+
+    /// Drops the catalogue's scenarios (those added since stay): a verifier of one's own
+    /// stories only.
+    pub fn without_catalogue(mut self) -> Registry {
+        let own = &self.own;
+        self.scenarios.retain(|x| own.iter().any(|n| *n == x.name));
+        self
+    }
+
+    /// Every scenario, in the order `verify` runs them.
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    /// The scenario called `name`.
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
     /// Every design.
     pub fn designs(&self) -> impl Iterator<Item = &dyn Registered> {
         self.designs.iter().map(|d| d.as_ref())
@@ -124,16 +180,17 @@ impl Registry {
         Some(self.get(name)?.check(scenario, checker))
     }
 
-    /// Re-runs one recorded schedule of (design, catalogue scenario).
+    /// Re-runs one recorded schedule of (design, registered scenario).
     pub fn replay(
         &self,
         design: &str,
         scenario: &str,
         schedule: &str,
     ) -> Result<Replayed, ReplayRunError> {
-        let sc = catalogue::find(scenario)
+        let sc = self
+            .scenario(scenario)
             .ok_or_else(|| ReplayRunError::UnknownScenario(scenario.into()))?;
-        self.replay_scenario(design, &sc, schedule)
+        self.replay_scenario(design, sc, schedule)
     }
 
     /// Re-runs one recorded schedule of (design, any scenario: a `hunt` finding, say).

@@ -91,6 +91,52 @@ pub struct Finding {
     pub shrink_checks: usize,
     /// The corpus file it was written to (or read from).
     pub corpus_file: Option<String>,
+    /// What tells it from other findings ([`signature`]): the property and the shape of its
+    /// violation.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// A violation's signature: the property and its message with every number (times, handle and
+/// thread numbers) replaced by `#`. Two races under one property differ in it (which threads,
+/// which calls, which handle event), the same race met at other times or on other handles does
+/// not. `hunt --keep-going` reports each signature once.
+///
+/// ```
+/// use pausebeat_scenarios::hunt::signature;
+/// assert_eq!(
+///     signature(Some("handle-exclusive"), Some("`heartbeat` began poll on c3 while `main-thread` was in poll")),
+///     signature(Some("handle-exclusive"), Some("`heartbeat` began poll on c12 while `main-thread` was in poll")),
+/// );
+/// assert_ne!(
+///     signature(Some("handle-exclusive"), Some("`heartbeat` began poll on c3 while `main-thread` was in poll")),
+///     signature(Some("handle-exclusive"), Some("`closer` began close on c3 while `heartbeat` was in poll")),
+/// );
+/// assert_eq!(
+///     signature(Some("suspend-final"), Some("consumer c3 created by `app-2` after suspend() returned at  601.000s")),
+///     "suspend-final: consumer c# created by `app-#` after suspend() returned at #s",
+/// );
+/// ```
+pub fn signature(property: Option<&str>, message: Option<&str>) -> String {
+    let mut shape = String::new();
+    let mut chars = message.unwrap_or("").trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            // A number, with its decimals: one `#`.
+            while chars
+                .peek()
+                .is_some_and(|d| d.is_ascii_digit() || *d == '.')
+            {
+                chars.next();
+            }
+            shape.push('#');
+        } else if c == ' ' && shape.ends_with(' ') {
+            // Numbers are right-aligned in messages: the padding goes with them.
+        } else {
+            shape.push(c);
+        }
+    }
+    format!("{}: {shape}", property.unwrap_or("error"))
 }
 
 /// What a hunt came to.
@@ -108,10 +154,10 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// Why it stopped.
     pub stopped: Stop,
-    /// Violations found (each property once, shrunk) and corpus entries re-checked.
+    /// Violations found (each [`signature`] once, shrunk) and corpus entries re-checked.
     pub findings: Vec<Finding>,
-    /// Violating scenarios passed over: an expected property already found, or not the one
-    /// hunted for (by property name).
+    /// Violating scenarios passed over: a signature already found, or an expected violation
+    /// other than the one hunted for (by signature).
     pub passed_over: std::collections::BTreeMap<String, usize>,
 }
 
@@ -270,7 +316,8 @@ impl<'d> Hunt<'d> {
         self.max_scenarios = n;
         self
     }
-    /// Go on past violations (each property is shrunk and reported once).
+    /// Go on past violations (each [`signature`] is shrunk and reported once: two races under
+    /// one property are two findings).
     pub fn keep_going(mut self, yes: bool) -> Self {
         self.keep_going = yes;
         self
@@ -405,8 +452,21 @@ impl<'d> Hunt<'d> {
             let (mut r, n) = self.check(&entry.sketch, &entry.name, entry.seed);
             report.schedules += n;
             self.judge(&mut r);
+            if r.verdict == Verdict::Pass && !entry.property.is_empty() {
+                // What the entry recorded no longer happens: fixed (then the entry goes), or
+                // the scenario no longer reaches it. Either way the corpus is stale: say so.
+                r.as_expected = false;
+                r.expected = ExpectedVerdict::Violation;
+                r.why = format!(
+                    "the corpus entry recorded a violation of {}; it no longer reproduces (fixed? then delete {})",
+                    entry.property,
+                    path.display()
+                );
+            }
             r.elapsed_ms = ms(start.elapsed());
+            let signature = signature(r.property.as_deref(), r.message.as_deref());
             report.findings.push(Finding {
+                signature,
                 result: r,
                 origin: Origin::Corpus,
                 size: entry.sketch.size(),
@@ -425,7 +485,13 @@ impl<'d> Hunt<'d> {
             max_poll: 300,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut found: Vec<Property> = vec![];
+        // The signatures found (corpus entries' included): each is reported once.
+        let mut found: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.result.verdict != Verdict::Pass)
+            .map(|f| f.signature.clone())
+            .collect();
         loop {
             if start.elapsed() >= self.limit {
                 report.stopped = Stop::Time;
@@ -460,30 +526,32 @@ impl<'d> Hunt<'d> {
                 _ => r.property.as_deref().and_then(Property::from_name),
             };
             let symptom = self.symptom(&r);
-            let pass_over = match property {
-                Some(p) => {
-                    found.contains(&p)
-                        || (r.as_expected && self.until.is_some_and(|u| u != p))
-                        || (r.as_expected && !symptom)
-                }
-                None => false,
-            };
+            let sig = signature(r.property.as_deref(), r.message.as_deref());
+            let pass_over = found.contains(&sig)
+                || match property {
+                    Some(p) => r.as_expected && (self.until.is_some_and(|u| u != p) || !symptom),
+                    None => false,
+                };
             if pass_over {
-                let key = r.property.clone().unwrap_or_default();
-                *report.passed_over.entry(key).or_default() += 1;
+                *report.passed_over.entry(sig).or_default() += 1;
                 continue;
             }
+            found.push(sig.clone());
             let found_after = start.elapsed();
             let schedules_before = report.schedules;
+            // Shrinking keeps the signature when the property hunted is the one named first
+            // (another race under the same property is another finding, not a smaller one).
+            let shape = (r.property.as_deref() == property.map(|p| p.name())).then_some(sig);
             let finding = match property {
-                Some(p) => {
-                    found.push(p);
-                    self.shrunk(&s, p, seed, &mut report, &start, progress)
-                }
+                Some(p) => self.shrunk(&s, p, shape, seed, &mut report, &start, progress),
                 None => (s.clone(), r, 0),
             };
             let (small, mut r, shrink_checks) = finding;
             self.judge(&mut r);
+            let signature = signature(r.property.as_deref(), r.message.as_deref());
+            if !found.contains(&signature) {
+                found.push(signature.clone());
+            }
             r.elapsed_ms = ms(start.elapsed());
             let code = small.code(&r.scenario, &story(self.design.name(), self.seed));
             let mut f = Finding {
@@ -498,11 +566,13 @@ impl<'d> Hunt<'d> {
                 found_after_ms: ms(found_after),
                 shrink_checks,
                 corpus_file: None,
+                signature,
             };
             f.corpus_file = self.write_corpus(&f).map(|p| p.display().to_string());
+            // Hunting for a property, other findings are reported and passed (at the end).
             let stop = if property.is_some() && property == self.until && symptom {
                 Some(Stop::Found)
-            } else if !self.keep_going {
+            } else if !self.keep_going && self.until.is_none() {
                 Some(Stop::Violation)
             } else {
                 None
@@ -517,12 +587,14 @@ impl<'d> Hunt<'d> {
         report
     }
 
-    /// Shrinks a scenario violating `p`; returns the smallest, its result (with a replay
-    /// schedule of the smallest) and the checks spent.
+    /// Shrinks a scenario violating `p` (with signature `shape`, if given); returns the
+    /// smallest, its result (with a replay schedule of the smallest) and the checks spent.
+    #[allow(clippy::too_many_arguments)]
     fn shrunk(
         &self,
         s: &Sketch,
         p: Property,
+        shape: Option<String>,
         seed: u64,
         report: &mut Report,
         start: &Instant,
@@ -540,6 +612,9 @@ impl<'d> Hunt<'d> {
             r.verdict == Verdict::Violation
                 && (r.property.as_deref() == Some(p.name()) || r.also.iter().any(|a| a == p.name()))
                 && self.symptom(r)
+                && shape
+                    .as_ref()
+                    .is_none_or(|sh| signature(r.property.as_deref(), r.message.as_deref()) == *sh)
         };
         let found = report.findings.len();
         let (small, checks) = shrink::shrink(s, self.max_shrink_checks, |c| {
