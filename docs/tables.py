@@ -9,6 +9,7 @@ rewrites that region and leaves the rest of the doc alone.
     python3 docs/tables.py conform target/conform.json     # docs/world.md: the conformance verdicts
     python3 docs/tables.py soak target/soak.json           # docs/verification.md: the soak's verdicts
     python3 docs/tables.py mutants target/mutants.json     # docs/verification.md: what kills each planted bug
+    python3 docs/tables.py hunts h1.json h2.json …         # docs/hunt.md: the record of vetted hunts
 
 Run `pausebeat verify --json target/verify.json`, `pausebeat conform --json target/conform.json`
 or `pausebeat soak --minutes 10 --json target/soak.json` first.
@@ -133,7 +134,37 @@ def mutants(doc):
     return "\n".join(out) + "\n"
 
 
+def hunts(docs):
+    """One row per `hunt --json` report: seed, minutes, scenarios, schedules, findings."""
+    out = [
+        "| design | seed | minutes | scenarios | schedules | findings | unexpected | signatures |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    total = [0, 0, 0]
+    for d in sorted(docs, key=lambda d: (d["hunt"]["design"], d["hunt"]["seed"])):
+        h = d["hunt"]
+        found = [r for r in d["results"] if r["verdict"] != "pass"]
+        unexpected = [r for r in d["results"] if not r["as_expected"]]
+        sigs = "; ".join(sorted({r.get("signature", "") for r in found})) or "—"
+        total[0] += h["scenarios"]
+        total[1] += h["schedules"]
+        total[2] += len(unexpected)
+        out.append(
+            f"| {h['design']} | {h['seed']} | {h['elapsed_ms'] / 60000:.1f} | {h['scenarios']:,} | "
+            f"{h['schedules']:,} | {len(found)} | {len(unexpected)} | {cell(sigs)} |"
+        )
+    out.append("")
+    out.append(
+        f"{len(docs)} hunts: {total[0]:,} scenarios, {total[1]:,} schedules, {total[2]} unexpected finding(s)."
+    )
+    return "\n".join(out) + "\n"
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "hunts":
+        docs = [json.loads(pathlib.Path(p).read_text()) for p in sys.argv[2:]]
+        replace("hunt.md", "hunts", hunts(docs))
+        return
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     what, path = sys.argv[1], sys.argv[2]

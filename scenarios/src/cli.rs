@@ -994,6 +994,12 @@ fn cmd_list(registry: &Registry) {
         for (p, why) in d.waived() {
             let _ = writeln!(out, "  {:<14} waives {p}: {why}", "");
         }
+        for (s, why) in d.loom_too_big() {
+            let _ = writeln!(out, "  {:<14} loom skips {s}: {why}", "");
+        }
+        for (s, c, why) in d.may_miss() {
+            let _ = writeln!(out, "  {:<14} {c} may miss {s}: {why}", "");
+        }
     }
     let _ = writeln!(out, "\nSCENARIOS");
     for s in registry.scenarios() {

@@ -42,8 +42,10 @@ pub trait Registered: Send + Sync {
     fn expectations(&self) -> &'static [Declared];
     /// The properties it breaks on purpose ([`Design::WAIVED`]).
     fn waived(&self) -> &'static [(Property, &'static str)];
-    /// Scenarios loom does not run for it ([`Design::LOOM_TOO_BIG`]).
-    fn loom_too_big(&self) -> &'static [&'static str];
+    /// Scenarios loom does not run for it, with why ([`Design::LOOM_TOO_BIG`]).
+    fn loom_too_big(&self) -> &'static [(&'static str, &'static str)];
+    /// Checks that may miss an expected violation, with why ([`Design::MAY_MISS`]).
+    fn may_miss(&self) -> &'static [(&'static str, &'static str, &'static str)];
     /// Scenarios whose story cannot happen in it ([`Design::UNREACHABLE`]).
     fn unreachable(&self) -> &'static [(&'static str, &'static str)];
     /// Runs one check in this process.
@@ -57,7 +59,7 @@ pub trait Registered: Send + Sync {
     }
     /// True if loom runs `scenario` for it.
     fn loom_runs(&self, scenario: &Scenario) -> bool {
-        scenario.no_loom.is_none() && !self.loom_too_big().contains(&&*scenario.name)
+        scenario.no_loom.is_none() && !self.loom_too_big().iter().any(|(s, _)| *s == scenario.name)
     }
 }
 
@@ -79,8 +81,11 @@ impl<D: Design> Registered for Of<D> {
     fn waived(&self) -> &'static [(Property, &'static str)] {
         D::WAIVED
     }
-    fn loom_too_big(&self) -> &'static [&'static str] {
+    fn loom_too_big(&self) -> &'static [(&'static str, &'static str)] {
         D::LOOM_TOO_BIG
+    }
+    fn may_miss(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        D::MAY_MISS
     }
     fn unreachable(&self) -> &'static [(&'static str, &'static str)] {
         D::UNREACHABLE

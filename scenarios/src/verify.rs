@@ -223,7 +223,7 @@ fn explore_design<D: Design>(scenario: &Scenario, checker: &Checker) -> Result<E
 struct Declarations {
     name: &'static str,
     expectations: &'static [Declared],
-    may_miss: &'static [(&'static str, &'static str)],
+    may_miss: &'static [(&'static str, &'static str, &'static str)],
     unreachable: &'static [(&'static str, &'static str)],
 }
 
@@ -282,7 +282,7 @@ pub fn check_design<D: Design>(scenario: &Scenario, checker: &Checker) -> CheckR
 /// True if loom runs `scenario` for design `D` (see [`Scenario::no_loom`] and
 /// [`Design::LOOM_TOO_BIG`]).
 pub fn loom_runs<D: Design>(scenario: &Scenario) -> bool {
-    scenario.no_loom.is_none() && !D::LOOM_TOO_BIG.contains(&&*scenario.name)
+    scenario.no_loom.is_none() && !D::LOOM_TOO_BIG.iter().any(|(s, _)| *s == scenario.name)
 }
 
 /// Runs the whole catalogue against design `D` with the default checkers.
@@ -339,11 +339,14 @@ fn result_of(decl: Declarations, sc: &Scenario, checker: &str, x: Explored) -> C
             if missed.is_empty() {
                 r.verdict = Verdict::Pass;
                 r.exhaustive = exhaustive;
-                r.as_expected = exp.outcome == Expected::Pass
-                    || decl
-                        .may_miss
-                        .iter()
-                        .any(|(s, c)| *s == scenario && *c == checker);
+                let missed_by = decl
+                    .may_miss
+                    .iter()
+                    .find(|(s, c, _)| *s == scenario && *c == checker);
+                r.as_expected = exp.outcome == Expected::Pass || missed_by.is_some();
+                if let (false, Some((_, _, why))) = (exp.outcome == Expected::Pass, missed_by) {
+                    r.why = format!("{} (this checker may miss it: {why})", r.why);
+                }
             } else {
                 // The story did not happen: nothing was shown, in either direction.
                 r.verdict = Verdict::Vacuous;

@@ -144,17 +144,33 @@ impl Variant {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GoOriginal;
 
+/// Why loom does not run a scenario for go-original.
+const TOO_MANY_THREADS: &str =
+    "the story's callers, the heartbeat and the world's other members need more than loom's 5 threads on nearly every path";
+/// Why loom does not run a scenario for pr-1313.
+const TOO_MANY_THREADS_ASYNC: &str =
+    "each asynchronous restart starts a thread: with the story's callers and the heartbeat, more than loom's 5 on nearly every path";
+
 impl Design for GoOriginal {
     const NAME: &'static str = "go-original";
     const ABOUT: &'static str =
         "the Go batch consumer before PR #1313: rendezvous resume channel, synchronous restarts in the heartbeat";
     const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::GO_ORIGINAL;
-    const LOOM_TOO_BIG: &'static [&'static str] =
-        &["restart-with-static-id", "run-after-failing-polls"];
-    const MAY_MISS: &'static [(&'static str, &'static str)] = &[
-        ("retry-consumer-resumes-each-run", "random"),
-        // One ordering of the resume hand-off and the rebalance: loom and PCT find it.
-        ("member-takes-over-an-uncommitted-partition", "random"),
+    const LOOM_TOO_BIG: &'static [(&'static str, &'static str)] = &[
+        ("restart-with-static-id", TOO_MANY_THREADS),
+        ("run-after-failing-polls", TOO_MANY_THREADS),
+    ];
+    const MAY_MISS: &'static [(&'static str, &'static str, &'static str)] = &[
+        (
+            "retry-consumer-resumes-each-run",
+            "random",
+            "the second resume() must come before the heartbeat clears `paused`: one exact preemption the random scheduler may not draw in 500 schedules (loom and PCT find it)",
+        ),
+        (
+            "member-takes-over-an-uncommitted-partition",
+            "random",
+            "one ordering of the resume hand-off and the rebalance: loom and PCT find it",
+        ),
     ];
     const UNREACHABLE: &'static [(&'static str, &'static str)] = &[(
         "fenced-under-a-slow-batch",
@@ -180,17 +196,32 @@ impl Design for Pr1313 {
     const ABOUT: &'static str =
         "the Go batch consumer with PR #1313: buffered resume channel, asynchronous restarts from the heartbeat";
     const EXPECTATIONS: &'static [pausebeat_world::Expectation] = expect::PR_1313;
-    const LOOM_TOO_BIG: &'static [&'static str] = &[
-        "resume-during-outage",
-        "mid-batch-pause-race",
-        "run-after-failing-polls",
+    const LOOM_TOO_BIG: &'static [(&'static str, &'static str)] = &[
+        ("resume-during-outage", TOO_MANY_THREADS_ASYNC),
+        ("mid-batch-pause-race", TOO_MANY_THREADS_ASYNC),
+        ("run-after-failing-polls", TOO_MANY_THREADS_ASYNC),
     ];
-    const MAY_MISS: &'static [(&'static str, &'static str)] = &[
-        ("resume-during-outage", "random"),
-        // Found after 395 (PCT) and 218 (random) of the default 500 schedules.
-        ("run-after-failing-polls", "pct"),
-        ("run-after-failing-polls", "random"),
-        ("member-takes-over-an-uncommitted-partition", "random"),
+    const MAY_MISS: &'static [(&'static str, &'static str, &'static str)] = &[
+        (
+            "resume-during-outage",
+            "random",
+            "the run's poll must overlap the heartbeat's between two asynchronous restarts: one exact preemption the random scheduler may not draw (PCT finds it)",
+        ),
+        (
+            "run-after-failing-polls",
+            "pct",
+            "found after 395 of the default 500 schedules when measured: a budget's worth of luck",
+        ),
+        (
+            "run-after-failing-polls",
+            "random",
+            "found after 218 of the default 500 schedules when measured: a budget's worth of luck",
+        ),
+        (
+            "member-takes-over-an-uncommitted-partition",
+            "random",
+            "one ordering of the resume hand-off and the rebalance: loom and PCT find it",
+        ),
     ];
     const UNREACHABLE: &'static [(&'static str, &'static str)] =
         <GoOriginal as Design>::UNREACHABLE;

@@ -219,12 +219,13 @@ pub trait Design: 'static {
     const EXPECTATIONS: &'static [Expectation] = &[];
     /// Properties it breaks on purpose, with why: never judged for it (the others still are).
     const WAIVED: &'static [(Property, &'static str)] = &[];
-    /// Scenarios loom does not run for it: they need more than loom's 5 threads on (nearly)
-    /// every path.
-    const LOOM_TOO_BIG: &'static [&'static str] = &[];
-    /// (scenario, checker) pairs where an expected violation needs one exact preemption and the
-    /// checker may miss it within the default budget: a pass is accepted there too.
-    const MAY_MISS: &'static [(&'static str, &'static str)] = &[];
+    /// (scenario, why) pairs loom does not run for it: they need more than loom's 5 threads
+    /// on (nearly) every path. `list` prints the reasons.
+    const LOOM_TOO_BIG: &'static [(&'static str, &'static str)] = &[];
+    /// (scenario, checker, why) triples where an expected violation needs one exact
+    /// preemption and the checker may miss it within the default budget: a pass is accepted
+    /// there too, and reported with the reason.
+    const MAY_MISS: &'static [(&'static str, &'static str, &'static str)] = &[];
     /// (scenario, why) pairs whose story cannot happen in this design (what the scenario
     /// exists to exercise never occurs, e.g. a fault that only meets a poll the design never
     /// makes): `vacuous` is the outcome expected there, and a pass or a violation is reported
