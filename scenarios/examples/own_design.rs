@@ -108,6 +108,10 @@ impl Design for OpenDrainClose {
             "its consumer is closed before the other member takes the partition: nothing comes back to it",
         ),
         (
+            "close-as-a-slow-batch-ends",
+            "a short batch ends its run: the run at 0 s is over at 200 s, and no batch is in the handler when close() comes at 390 s",
+        ),
+        (
             "meet-close-close-slow-handler",
             "its run at 145 s hands no batch for the closes to meet (no explored schedule has a batch in the handler at a close)",
         ),

@@ -57,6 +57,11 @@ pub fn written() -> Vec<Scenario> {
         run_right_after_a_suspend(),
         run_while_a_resumed_batch_fails(),
         suspend_beside_a_pause_under_a_slow_batch(),
+        close_as_a_slow_batch_ends(),
+        close_under_a_batch_after_fenced_restarts(),
+        closing_pause_beside_a_resume(),
+        closing_pause_beside_a_quick_resume(),
+        resume_under_a_pause_that_timed_out(),
     ]
 }
 
@@ -1065,4 +1070,124 @@ pub fn suspend_beside_a_pause_under_a_slow_batch() -> Scenario {
     .on("app-3")
     .run_at(1100)
     .exercises(Exercise::Concurrent(Op::Pause, Op::Suspend))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 206` (5 minutes, shrunk), a false alarm of
+/// the judge: a 200 s batch handed at 200 s; close() at 390 s returns at its 10 s bound, at
+/// 400 s, the instant the handler returns. The handler's thread, woken at that instant and on
+/// its way back from the application's code, was judged "left running"; `clean-shutdown` now
+/// excuses a thread that was inside the handler at the instant the close returned and is still
+/// running (waiting on nothing).
+pub fn close_as_a_slow_batch_ends() -> Scenario {
+    Scenario::new(
+        "close-as-a-slow-batch-ends",
+        "batches taking 200 s; a record at 0 s and one at 100 s; close() on app-2 at 390 s, returning at its bound as the second batch ends",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 1)
+    .records_at(100, 0, 1)
+    .handler_takes(secs(200))
+    .run_at(0)
+    .close_at(390)
+    .on("app-2")
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 203` (5 minutes, shrunk), a false alarm of
+/// the judge: polls fenced from 10 s to 20 s restart the consumer four times under a 150 s
+/// batch; the record is read again and handed at 150 s; close() at 200 s returns at its bound
+/// with that batch still in the handler until 300 s. The handler's thread runs the
+/// application's code, which no design can stop (`clean-shutdown` excuses it), but the judge
+/// read the live threads' count and states under separate locks: the thread, ending in between,
+/// was counted unnamed and not excused.
+pub fn close_under_a_batch_after_fenced_restarts() -> Scenario {
+    Scenario::new(
+        "close-under-a-batch-after-fenced-restarts",
+        "batches taking 150 s; polls fenced from 10 s to 20 s; close() on app-2 at 200 s with the re-read record in the handler; resume() at 300 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 1)
+    .fault(Fault::PollErrors {
+        from: secs(10),
+        until: secs(20),
+        class: ErrorClass::Fatal,
+        code: ErrorCode::Fenced,
+    })
+    .handler_takes(secs(150))
+    .run_at(0)
+    .close_at(200)
+    .on("app-2")
+    .resume_at(300)
+    .records_may_remain()
+    .exercises(Exercise::During(Op::Close, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 208` (5 minutes, shrunk), a false alarm of
+/// the judge: a run at 301 s on main and resume() on app-2 at 304–307 s (chosen). The run ends
+/// at 306 s with its closing pause; the resume lands beside it, and the consumer consumes
+/// (records at 759 s are handled). The closing pause is part of main's run() call, which the
+/// resume overlapped: the callers left the order open (run then resume: consuming; resume then
+/// run: paused). `paused-means-paused` judged the closing pause's own span, which the resume
+/// did not overlap; it now judges it with its run's.
+pub fn closing_pause_beside_a_resume() -> Scenario {
+    Scenario::new(
+        "closing-pause-beside-a-resume",
+        "2 records, 2 more at 759 s; runs at 0 s and 301 s on main; resume() on app-2 at 304-307 s (chosen), as the run ends; a run at 1400 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 2)
+    .records_at(759, 0, 2)
+    .run_at(0)
+    .run_at(301)
+    .resume_at(304)
+    .on("app-2")
+    .between(304, 307)
+    .run_at(1400)
+    .exercises(Exercise::Concurrent(Op::Run, Op::Resume))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 210` (5 minutes, shrunk): the same
+/// judgement as `closing-pause-beside-a-resume` with the roles swapped (a run on app-2 at
+/// 483 s, resume() on main at 485–489 s) and a handler that takes no time.
+pub fn closing_pause_beside_a_quick_resume() -> Scenario {
+    Scenario::new(
+        "closing-pause-beside-a-quick-resume",
+        "a 120 s period; 3 records at 600 s; a run on app-2 at 483 s and resume() on main at 485-489 s (chosen); a run at 800 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records_at(600, 0, 3)
+    .timing(|t| t.batch_period = secs(120))
+    .handler_takes(secs(0))
+    .run_at(0)
+    .run_at(483)
+    .on("app-2")
+    .resume_at(485)
+    .between(485, 489)
+    .run_at(800)
+    .exercises(Exercise::Concurrent(Op::Run, Op::Resume))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 210` (5 minutes, shrunk), a false alarm of
+/// the judge: a 150 s batch from 0 s; pause() on app-2 at 130 s times out at 140 s (the batch is
+/// in the handler); a run on app-2 at 140 s (its implied resume returns at once) waits for the
+/// first run. The handler returns at 150 s, the bound's last instant; the consumer fetches
+/// again half a second later. `resume-effective` now counts its bound only while no batch is
+/// in the handler.
+pub fn resume_under_a_pause_that_timed_out() -> Scenario {
+    Scenario::new(
+        "resume-under-a-pause-that-timed-out",
+        "two partitions, a record on p1; batches taking 150 s; pause() on app-2 at 130 s (times out under the batch), then a run on app-2; a run at 500 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records(1, 1)
+    .handler_takes(secs(150))
+    .run_at(0)
+    .pause_at(130)
+    .on("app-2")
+    .run_at(130)
+    .on("app-2")
+    .run_at(500)
+    .exercises(Exercise::During(Op::Pause, Situation::Batch))
 }

@@ -152,6 +152,8 @@ struct State<B: Backend> {
     horizon: Duration,
     /// Threads that exist and have not ended (the creating thread included).
     live: usize,
+    /// The names of the live threads this clock spawned (the creating thread not included).
+    spawned: Vec<String>,
     /// Threads blocked in a wait and not yet woken.
     blocked: usize,
     /// Threads ever created in this execution (the creating thread included).
@@ -286,6 +288,7 @@ impl<B: Backend> Virtual<B> {
                     now: Duration::ZERO,
                     horizon,
                     live: 1,
+                    spawned: Vec::new(),
                     blocked: 0,
                     created: 1,
                     signals: BTreeMap::new(),
@@ -332,14 +335,25 @@ impl<B: Backend> Virtual<B> {
         B::lock(&self.clock.state).live
     }
 
+    /// One consistent picture of the live threads (read under one lock: a thread cannot end
+    /// between its parts): how many are live (the creating thread included), the names of
+    /// those spawned on this runtime (in the order they were spawned), and the blocked ones.
+    pub fn live_thread_report(&self) -> (usize, Vec<String>, Vec<BlockedThread>) {
+        let st = B::lock(&self.clock.state);
+        (st.live, st.spawned.clone(), st.blocked_list())
+    }
+
     /// How many threads this execution created, the first included.
     pub fn threads_created(&self) -> usize {
         B::lock(&self.clock.state).created
     }
 
-    fn exit(&self) {
+    fn exit(&self, name: &str) {
         let mut st = B::lock(&self.clock.state);
         st.live -= 1;
+        if let Some(i) = st.spawned.iter().position(|n| n == name) {
+            st.spawned.remove(i);
+        }
         if st.quiescent() {
             st.advance(&self.clock.now_ns);
         }
@@ -487,13 +501,15 @@ impl<B: Backend> Runtime for Virtual<B> {
             }
             st.created += 1;
             st.live += 1; // counted in the parent, before the child runs
+            st.spawned.push(name.to_string());
         }
         let rt = self.clone();
         let done2 = done.clone();
+        let own = name.to_string();
         let thread = B::spawn(name.to_string(), move || {
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             done2.notify();
-            rt.exit();
+            rt.exit(&own);
             match result {
                 Ok(v) => Ok(v),
                 Err(p) if p.is::<Aborted>() => Err(p),

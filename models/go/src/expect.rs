@@ -30,6 +30,11 @@ pub const GO_ORIGINAL: &[Expectation] = &[
         why: "§5(c)-6 max.poll gap: the first heartbeat poll comes one 150 s tick after a late pause, past max.poll.interval since the last poll",
     },
     Expectation {
+        scenario: "close-as-a-slow-batch-ends",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6 as in long-handler-before-pause: the 200 s batch ends, the run pauses, and the heartbeat's first poll comes a tick later, past max.poll.interval",
+    },
+    Expectation {
         scenario: "mid-batch-pause-race",
         violates: &[Property::ResumeBounded, Property::PausedMeansPaused],
         why: "§5(c)-4: the mid-batch pause fires as the handler returns; the next resume() waits for the heartbeat's immediate poll",
@@ -197,6 +202,11 @@ pub const PR_1313: &[Expectation] = &[
         scenario: "long-handler-before-pause",
         violates: &[Property::MembershipKept],
         why: "§5(c)-6, unchanged by the PR",
+    },
+    Expectation {
+        scenario: "close-as-a-slow-batch-ends",
+        violates: &[Property::MembershipKept],
+        why: "§5(c)-6, unchanged by the PR (as in long-handler-before-pause)",
     },
     Expectation {
         scenario: "mid-batch-pause-race",

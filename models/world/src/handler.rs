@@ -97,11 +97,24 @@ impl<R: Runtime> Handler for LoggingHandler<R> {
 /// The threads other than the caller that are still alive, with what each waits on (for
 /// `clean-shutdown`, called after `close()` and its grace period).
 pub fn threads_left<B: Backend>(rt: &Virtual<B>) -> Vec<String> {
-    let live = rt.live_threads().saturating_sub(1);
+    let (live, names, blocked) = rt.live_thread_report();
+    let live = live.saturating_sub(1);
     if live == 0 {
         return Vec::new();
     }
-    let mut left: Vec<String> = rt.blocked_threads().iter().map(|b| b.to_string()).collect();
+    let mut left: Vec<String> = blocked.iter().map(|b| b.to_string()).collect();
+    // The others are running (woken, not yet blocked again): named, so that a property can
+    // tell a thread inside the application's handler from the design's own.
+    let mut waiting: Vec<&str> = blocked.iter().map(|b| b.thread.as_str()).collect();
+    for name in names {
+        match waiting.iter().position(|w| *w == name) {
+            Some(i) => {
+                waiting.remove(i);
+            }
+            None if left.len() < live => left.push(format!("`{name}` running")),
+            None => {}
+        }
+    }
     if left.len() < live {
         left.push(format!("{} running", live - left.len()));
     }

@@ -486,8 +486,34 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
             applied = ok;
         }
         let mut superseded = false;
+        // The bound counts only time with no batch in the handler: a resume that returns
+        // while a batch is there is owed from when the handler gives it back (found by `hunt
+        // --seed 210`, `resume-under-a-pause-that-timed-out`: judged at the very instant the
+        // handler returned, the design had no time to act).
+        let mut excluded = Duration::ZERO;
+        let mut inside = in_handler(&x.events[..=e.seq]);
+        let mut busy_from = inside.values().any(|b| *b).then_some(e.at);
         for l in &x.events[e.seq + 1..] {
-            if applied || l.at > deadline {
+            match l.kind {
+                EventKind::HandlerBegin { .. } => {
+                    inside.insert(&l.thread, true);
+                }
+                EventKind::HandlerEnd { .. } => {
+                    inside.insert(&l.thread, false);
+                }
+                _ => {}
+            }
+            let busy = inside.values().any(|b| *b);
+            match (busy_from, busy) {
+                (Some(b), false) => {
+                    excluded += l.at.saturating_since(b);
+                    busy_from = None;
+                }
+                (None, true) => busy_from = Some(l.at),
+                _ => {}
+            }
+            let still_busy = busy_from.map_or(Duration::ZERO, |b| l.at.saturating_since(b));
+            if applied || l.at > deadline + excluded + still_busy {
                 break;
             }
             if is_request_to_stop(&l.kind) {
@@ -818,7 +844,25 @@ fn paused_intervals(x: &Execution<'_>) -> Vec<(usize, usize)> {
         let contested = calls
             .iter()
             .any(|q| ends(q) && q.op != Op::Close && q.thread != p.thread && q.overlaps(p));
-        if contested {
+        // A pause the design reports itself at the end of a run (the run's closing pause) is
+        // part of the application's run() call: a resume or run on another thread that
+        // overlapped that call left the order open (run, then resume: consuming; resume, then
+        // the run: paused). Found by `hunt --seed 208` and `--seed 210`
+        // (`closing-pause-beside-a-resume`).
+        let run_contested = p.by == Caller::Design
+            && calls.iter().any(|run| {
+                run.op == Op::Run
+                    && run.by == Caller::Application
+                    && run.called < p.called
+                    && run.returned.is_none_or(|e| e > r)
+                    && calls.iter().any(|q| {
+                        q.by == Caller::Application
+                            && matches!(q.op, Op::Resume | Op::Run)
+                            && q.thread != run.thread
+                            && q.overlaps(run)
+                    })
+            });
+        if contested || run_contested {
             continue;
         }
         let end = calls
@@ -1427,20 +1471,36 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
         ));
     }
     // A thread inside the application's handler runs the application's code, which the design
-    // cannot stop: it must not wait for it past the bound, but it is not blamed for it.
+    // cannot stop: it must not wait for it past the bound, but it is not blamed for it. Nor is
+    // one that was inside it at the instant the last close returned and is still running (not
+    // waiting on anything): it is on its way back from the application's code (`hunt --seed
+    // 206`, `close-as-a-slow-batch-ends`).
     let inside = in_handler(x.events);
+    let since = last_return.map_or(x.end, |e| e.at);
+    let before = x
+        .events
+        .iter()
+        .position(|e| e.at >= since)
+        .unwrap_or(x.events.len());
+    let mut at_the_instant = in_handler(&x.events[..before]);
+    for e in &x.events[before..] {
+        if e.at == since && matches!(e.kind, EventKind::HandlerBegin { .. }) {
+            at_the_instant.insert(&e.thread, true);
+        }
+    }
     let left: Vec<&String> = x
         .threads_left
         .iter()
         .filter(|t| {
-            !inside
-                .iter()
-                .any(|(name, inside)| *inside && t.starts_with(&format!("`{name}`")))
+            let excused =
+                |(name, inside): (&&str, &bool)| *inside && t.starts_with(&format!("`{name}`"));
+            let returning =
+                |(name, was): (&&str, &bool)| *was && **t == format!("`{name}` running");
+            !inside.iter().any(excused) && !at_the_instant.iter().any(returning)
         })
         .collect();
     if !left.is_empty() {
         let left: Vec<&str> = left.iter().map(|s| s.as_str()).collect();
-        let since = last_return.map_or(x.end, |e| e.at);
         return Some(x.at_end(
             Property::CleanShutdown,
             format!(
