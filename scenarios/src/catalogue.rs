@@ -62,6 +62,8 @@ pub fn written() -> Vec<Scenario> {
         closing_pause_beside_a_resume(),
         closing_pause_beside_a_quick_resume(),
         resume_under_a_pause_that_timed_out(),
+        resume_behind_a_slow_commit(),
+        resume_behind_a_commit_in_an_outage(),
     ]
 }
 
@@ -1189,5 +1191,53 @@ pub fn resume_under_a_pause_that_timed_out() -> Scenario {
     .run_at(130)
     .on("app-2")
     .run_at(500)
+    .exercises(Exercise::During(Op::Pause, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 210` (second pass, shrunk), a false alarm of
+/// the judge: as `resume-under-a-pause-that-timed-out`, with commits taking 11 s. The queued
+/// run (and its resume) waits for the first run's commit, a client call the owner's one thread
+/// cannot shorten; `resume-effective` now leaves time inside the client's own calls out of its
+/// bound, as `clean-shutdown` does.
+pub fn resume_behind_a_slow_commit() -> Scenario {
+    Scenario::new(
+        "resume-behind-a-slow-commit",
+        "two partitions, a record on p1; batches taking 150 s; commits taking 11 s; pause() on app-2 at 100 s (times out under the batch), then a run on app-2; a run at 400 s",
+    )
+    .reference("found by pausebeat hunt")
+    .partitions(2)
+    .records(1, 1)
+    .fault(Fault::SlowCommit(secs(11)))
+    .handler_takes(secs(150))
+    .run_at(0)
+    .pause_at(100)
+    .on("app-2")
+    .run_at(100)
+    .on("app-2")
+    .run_at(400)
+    .exercises(Exercise::During(Op::Pause, Situation::Batch))
+}
+
+/// Found by `pausebeat hunt --design vetted --seed 209` (second pass, shrunk), the same
+/// judgement: the brokers go down as the 200 s batch ends, and the first run's commit waits
+/// for the coordinator (then fails, retriable) before the queued run can resume.
+pub fn resume_behind_a_commit_in_an_outage() -> Scenario {
+    Scenario::new(
+        "resume-behind-a-commit-in-an-outage",
+        "a record; batches taking 200 s; brokers down from 200 s to 300 s; pause() on app-2 at 100 s (times out under the batch), then a run on app-2; a run at 600 s",
+    )
+    .reference("found by pausebeat hunt")
+    .records(0, 1)
+    .fault(Fault::BrokerDown {
+        from: secs(200),
+        until: secs(300),
+    })
+    .handler_takes(secs(200))
+    .run_at(0)
+    .pause_at(100)
+    .on("app-2")
+    .run_at(100)
+    .on("app-2")
+    .run_at(600)
     .exercises(Exercise::During(Op::Pause, Situation::Batch))
 }

@@ -1000,6 +1000,14 @@ fn cmd_list(registry: &Registry) {
         for (s, c, why) in d.may_miss() {
             let _ = writeln!(out, "  {:<14} {c} may miss {s}: {why}", "");
         }
+        let (grace, why) = d.close_grace();
+        if !grace.is_zero() {
+            let _ = writeln!(
+                out,
+                "  {:<14} its threads may end up to {grace:?} after close(): {why}",
+                ""
+            );
+        }
     }
     let _ = writeln!(out, "\nSCENARIOS");
     for s in registry.scenarios() {

@@ -44,6 +44,9 @@ pub trait Registered: Send + Sync {
     fn waived(&self) -> &'static [(Property, &'static str)];
     /// Scenarios loom does not run for it, with why ([`Design::LOOM_TOO_BIG`]).
     fn loom_too_big(&self) -> &'static [(&'static str, &'static str)];
+    /// How long its threads may take to end after close() returned, with why
+    /// ([`Design::CLOSE_GRACE`]).
+    fn close_grace(&self) -> (std::time::Duration, &'static str);
     /// Checks that may miss an expected violation, with why ([`Design::MAY_MISS`]).
     fn may_miss(&self) -> &'static [(&'static str, &'static str, &'static str)];
     /// Scenarios whose story cannot happen in it ([`Design::UNREACHABLE`]).
@@ -86,6 +89,9 @@ impl<D: Design> Registered for Of<D> {
     }
     fn may_miss(&self) -> &'static [(&'static str, &'static str, &'static str)] {
         D::MAY_MISS
+    }
+    fn close_grace(&self) -> (std::time::Duration, &'static str) {
+        D::CLOSE_GRACE
     }
     fn unreachable(&self) -> &'static [(&'static str, &'static str)] {
         D::UNREACHABLE

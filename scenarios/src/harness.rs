@@ -288,9 +288,11 @@ fn run_scenario<D: Design, B: Backend>(
             log.record(None, EventKind::Workload("close (end of scenario)".into()));
             call(&*instance, &log, Op::Close);
         }
-        // Every thread of the design must have ended within the grace after close() returned.
-        if !sc.bounds.close_grace.is_zero() {
-            rt.sleep(sc.bounds.close_grace);
+        // Every thread of the design must have ended within the grace after close() returned
+        // (the scenario's, or the design's own if longer).
+        let grace = close_grace::<D>(sc);
+        if !grace.is_zero() {
+            rt.sleep(grace);
         }
         threads_left = pausebeat_world::threads_left(rt);
         drop(instance);
@@ -328,8 +330,10 @@ fn run_scenario<D: Design, B: Backend>(
     let end = rt.now();
     let events = log.snapshot();
     let snapshot = world.snapshot();
+    let mut bounds = sc.bounds.clone();
+    bounds.close_grace = close_grace::<D>(sc);
     let rules = Rules {
-        bounds: sc.bounds.clone(),
+        bounds,
         max_poll_interval: sc.timing.max_poll_interval,
         judge_shutdown: sc.closes(),
         all_records_due: sc.all_records_due,
@@ -545,4 +549,10 @@ fn describe_panic(p: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic".into());
     format!("the design panicked: {msg}")
+}
+
+/// The grace `clean-shutdown` gives the design's threads after the last close returned: the
+/// scenario's, or the design's own ([`Design::CLOSE_GRACE`]) if longer.
+fn close_grace<D: Design>(sc: &Scenario) -> std::time::Duration {
+    sc.bounds.close_grace.max(D::CLOSE_GRACE.0)
 }

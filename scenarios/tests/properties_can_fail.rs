@@ -35,6 +35,8 @@ const COMMIT_GOES_BACK: u8 = 15;
 const REOPEN_AFTER_CLOSE: u8 = 16;
 /// Hands the records on without their headers (a copy that forgot them).
 const DROP_HEADERS: u8 = 17;
+/// Not a bug when declared: close() leaves a thread that winds down for 2 s before it ends.
+const SLOW_EXIT: u8 = 18;
 
 /// A plain single-threaded consumer: each run creates the consumer if needed, resumes, reads
 /// everything, hands it over, commits, and pauses (or suspends); a heartbeat thread polls while
@@ -250,6 +252,10 @@ impl<R: Runtime, F: ConsumerFactory> Instance for ToyInstance<R, F> {
         if let Some(h) = self.handle.with(|h| h.take()) {
             let _ = h.close();
         }
+        if self.broken == SLOW_EXIT {
+            let rt = self.rt.clone();
+            drop(self.rt.spawn("winding-down", move || rt.sleep(secs(2))));
+        }
         self.probe.note(DesignEvent::CloseReturned);
     }
 }
@@ -370,6 +376,31 @@ fn no_deadlock_fails_on_a_deadlock() {
 #[test]
 fn clean_shutdown_fails_when_a_thread_outlives_close() {
     assert_violates::<Toy<LEAK_THREAD>>(&scenario().close_at(700), Property::CleanShutdown);
+}
+
+/// The toy whose close() leaves a thread winding down for 2 s, declaring that grace.
+struct Graced;
+
+impl Design for Graced {
+    const NAME: &'static str = "graced-toy";
+    const ABOUT: &'static str = "a plain consumer whose close leaves a thread winding down";
+    const CLOSE_GRACE: (Duration, &'static str) = (
+        Duration::from_secs(3),
+        "a thread winds down for 2 s after close() returns",
+    );
+    fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance> {
+        <Toy<SLOW_EXIT> as Design>::start(env)
+    }
+}
+
+#[test]
+fn clean_shutdown_waits_the_grace_a_design_declares() {
+    let s = scenario().close_at(700);
+    // Undeclared, the winding-down thread is a thread left running.
+    assert_violates::<Toy<SLOW_EXIT>>(&s, Property::CleanShutdown);
+    // Declared (3 s), it has ended when the threads are judged.
+    let r = check::<Graced>(&s);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
 }
 
 #[test]

@@ -231,6 +231,11 @@ pub trait Design: 'static {
     /// makes): `vacuous` is the outcome expected there, and a pass or a violation is reported
     /// as unexpected (the declaration is out of date).
     const UNREACHABLE: &'static [(&'static str, &'static str)] = &[];
+    /// How long after its last `close()` returned the design's threads may take to end (a
+    /// thread that counts itself out of a wait group just before it exits, say), with why;
+    /// `clean-shutdown` judges the threads then. The scenario's own close grace applies when
+    /// longer. `list` prints it.
+    const CLOSE_GRACE: (Duration, &'static str) = (Duration::ZERO, "");
     /// Starts it. Must not block; the scenario calls [`Instance::run`] when runs are due.
     fn start<R: Runtime, F: ConsumerFactory>(env: Env<R, F>) -> Box<dyn Instance>;
 }

@@ -450,6 +450,10 @@ fn current_stuck(hs: &BTreeMap<HandleId, HandleState>) -> Option<(HandleId, Vec<
 /// moment within the bound (before any newer pause, suspend or close request).
 fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
     let bound = x.rules.bounds.resume_applied;
+    // Nor does it count time inside the client's own slow calls (a commit waiting for the
+    // coordinator, a slow create): the design's one thread cannot resume meanwhile (`hunt
+    // --seed 209`, `--seed 210`: `resume-behind-a-slow-commit`).
+    let calls_of_client = client_calls(x);
     let calls = spans(x.events);
     for resume in calls.iter().filter(|s| s.op == Op::Resume && s.ok) {
         let Some(r) = resume.returned else { continue };
@@ -513,7 +517,8 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
                 _ => {}
             }
             let still_busy = busy_from.map_or(Duration::ZERO, |b| l.at.saturating_since(b));
-            if applied || l.at > deadline + excluded + still_busy {
+            let client = in_client(&calls_of_client, e.at, l.at);
+            if applied || l.at > deadline + excluded + still_busy + client {
                 break;
             }
             if is_request_to_stop(&l.kind) {
@@ -1378,15 +1383,11 @@ pub fn no_deadlock(x: &Execution<'_>) -> Option<Violation> {
     }
 }
 
-/// `clean-shutdown`: close returns in time, then every thread ends and nothing stays open.
-///
-/// Judged when closing is part of the story ([`Rules::judge_shutdown`]); otherwise the final
-/// close is teardown.
-pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
-    if x.abort.is_some() || !x.rules.judge_shutdown {
-        return None;
-    }
-    let bound = x.rules.bounds.close;
+/// The time the modeled client spent inside its own calls, merged: the closes of handles
+/// (CloseBegin .. CloseEnd), slow creates (CreateBegin .. Created or CreateFailed on the same
+/// thread) and slow commits (CommitBegin .. the handle's commit or failed commit). Time no
+/// design can shorten; calls on several threads at once count once.
+fn client_calls(x: &Execution<'_>) -> Vec<(Instant, Instant)> {
     // The client's own closes of handles (CloseBegin .. CloseEnd), slow creates (CreateBegin ..
     // Created or CreateFailed on the same thread) and slow commits (CommitBegin .. the
     // handle's commit or failed commit): time no design can shorten.
@@ -1423,7 +1424,28 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
             _ => merged.push((b, f)),
         }
     }
-    let client_calls = merged;
+    merged
+}
+
+/// How much of `[from, to]` the client spent inside its own calls ([`client_calls`]).
+fn in_client(calls: &[(Instant, Instant)], from: Instant, to: Instant) -> Duration {
+    calls
+        .iter()
+        .filter(|(b, f)| *b < to && *f > from)
+        .map(|(b, f)| (*f).min(to) - (*b).max(from))
+        .sum()
+}
+
+/// `clean-shutdown`: close returns in time, then every thread ends and nothing stays open.
+///
+/// Judged when closing is part of the story ([`Rules::judge_shutdown`]); otherwise the final
+/// close is teardown.
+pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
+    if x.abort.is_some() || !x.rules.judge_shutdown {
+        return None;
+    }
+    let bound = x.rules.bounds.close;
+    let client_calls = client_calls(x);
     let mut last_return: Option<&Event> = None;
     for s in spans(x.events).iter().filter(|s| s.op == Op::Close) {
         let c = &x.events[s.called];
@@ -1434,11 +1456,7 @@ pub fn clean_shutdown(x: &Execution<'_>) -> Option<Violation> {
             ));
         };
         let e = &x.events[r];
-        let in_client: Duration = client_calls
-            .iter()
-            .filter(|(b, f)| *b < e.at && *f > c.at)
-            .map(|(b, f)| (*f).min(e.at) - (*b).max(c.at))
-            .sum();
+        let in_client = in_client(&client_calls, c.at, e.at);
         if e.at - c.at > bound + in_client {
             let client = if in_client.is_zero() {
                 String::new()

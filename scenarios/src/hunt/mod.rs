@@ -542,9 +542,12 @@ impl<'d> Hunt<'d> {
             // Shrinking keeps the signature when the property hunted is the one named first
             // (another race under the same property is another finding, not a smaller one).
             let shape = (r.property.as_deref() == property.map(|p| p.name())).then_some(sig);
-            let finding = match property {
-                Some(p) => self.shrunk(&s, p, shape, seed, &mut report, &start, progress),
-                None => (s.clone(), r, 0),
+            // Errors are findings too: shrunk like violations (keeping their signature).
+            let finding = match (property, r.verdict) {
+                (Some(_), _) | (None, Verdict::Error) => {
+                    self.shrunk(&s, property, shape, seed, &mut report, &start, progress)
+                }
+                (None, _) => (s.clone(), r, 0),
             };
             let (small, mut r, shrink_checks) = finding;
             self.judge(&mut r);
@@ -587,13 +590,15 @@ impl<'d> Hunt<'d> {
         report
     }
 
-    /// Shrinks a scenario violating `p` (with signature `shape`, if given); returns the
-    /// smallest, its result (with a replay schedule of the smallest) and the checks spent.
+    /// Shrinks a scenario violating `p` (with signature `shape`, if given), or, with no
+    /// property, one the checker failed on (an error: a step bound, a panic in the design)
+    /// with that signature; returns the smallest, its result (with a replay schedule of the
+    /// smallest) and the checks spent.
     #[allow(clippy::too_many_arguments)]
     fn shrunk(
         &self,
         s: &Sketch,
-        p: Property,
+        p: Option<Property>,
         shape: Option<String>,
         seed: u64,
         report: &mut Report,
@@ -603,18 +608,25 @@ impl<'d> Hunt<'d> {
         let name = format!(
             "hunt-{}-{}-{}-{}",
             self.design.name(),
-            p.name(),
+            p.map_or("error", |p| p.name()),
             self.seed,
             report.scenarios - 1
         );
         let mut last_ok: Option<CheckResult> = None;
         let violates = |r: &CheckResult| {
-            r.verdict == Verdict::Violation
-                && (r.property.as_deref() == Some(p.name()) || r.also.iter().any(|a| a == p.name()))
-                && self.symptom(r)
-                && shape
-                    .as_ref()
-                    .is_none_or(|sh| signature(r.property.as_deref(), r.message.as_deref()) == *sh)
+            let same_shape = shape
+                .as_ref()
+                .is_none_or(|sh| signature(r.property.as_deref(), r.message.as_deref()) == *sh);
+            match p {
+                Some(p) => {
+                    r.verdict == Verdict::Violation
+                        && (r.property.as_deref() == Some(p.name())
+                            || r.also.iter().any(|a| a == p.name()))
+                        && self.symptom(r)
+                        && same_shape
+                }
+                None => r.verdict == Verdict::Error && same_shape,
+            }
         };
         let found = report.findings.len();
         let (small, checks) = shrink::shrink(s, self.max_shrink_checks, |c| {
