@@ -17,8 +17,7 @@
 //! ```
 
 use clap::Parser;
-mod common;
-use common::{fail, init_tracing_with, results_dir, watchdog, write_json};
+use pausebeat_benches::{fail, init_tracing_with, results_dir, watchdog, write_json};
 use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::hunt::generate::Weights;

@@ -21,8 +21,7 @@
 
 use clap::Parser;
 use pausebeat::sync::explore::Checker;
-mod common;
-use common::{fail, init_tracing_with, results_dir, watchdog, write_json};
+use pausebeat_benches::{fail, init_tracing_with, results_dir, watchdog, write_json};
 use pausebeat_scenarios::catalogue;
 use pausebeat_scenarios::designs::Registry;
 use pausebeat_scenarios::verify::{run_check, CheckResult};

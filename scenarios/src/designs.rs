@@ -62,7 +62,7 @@ pub trait Registered: Send + Sync {
     }
     /// True if loom runs `scenario` for it.
     fn loom_runs(&self, scenario: &Scenario) -> bool {
-        scenario.no_loom.is_none() && !self.loom_too_big().iter().any(|(s, _)| *s == scenario.name)
+        verify::loom_runs_unless(scenario, self.loom_too_big())
     }
 }
 

@@ -282,7 +282,12 @@ pub fn check_design<D: Design>(scenario: &Scenario, checker: &Checker) -> CheckR
 /// True if loom runs `scenario` for design `D` (see [`Scenario::no_loom`] and
 /// [`Design::LOOM_TOO_BIG`]).
 pub fn loom_runs<D: Design>(scenario: &Scenario) -> bool {
-    scenario.no_loom.is_none() && !D::LOOM_TOO_BIG.iter().any(|(s, _)| *s == scenario.name)
+    loom_runs_unless(scenario, D::LOOM_TOO_BIG)
+}
+
+/// True if loom runs `scenario` for a design that declares `too_big` ([`Design::LOOM_TOO_BIG`]).
+pub(crate) fn loom_runs_unless(scenario: &Scenario, too_big: &[(&str, &str)]) -> bool {
+    scenario.no_loom.is_none() && !too_big.iter().any(|(s, _)| *s == scenario.name)
 }
 
 /// Runs the whole catalogue against design `D` with the default checkers.

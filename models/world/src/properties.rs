@@ -475,17 +475,20 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
         // At this moment: `None` if there is nothing to judge (no consumer between handles, or a
         // batch with the handler: pausing fetches meanwhile is flow control), else whether the
         // current consumer fetches every assigned partition.
-        let fetching_all = |upto: usize, hs: &BTreeMap<HandleId, HandleState>| {
-            if batch_in_flight(&x.events[..=upto]) {
+        let fetching_all = |busy: bool, hs: &BTreeMap<HandleId, HandleState>| {
+            if busy {
                 return None;
             }
             current_stuck(hs).map(|(_, stuck)| stuck.is_empty())
         };
+        // Who is inside the handler, followed event by event.
+        let mut inside = in_handler(&x.events[..=e.seq]);
+        let mut busy = inside.values().any(|b| *b);
         let mut hs = handles_upto(x.events, e.seq);
         let mut judged = false;
         let mut applied = false;
         let mut last = e;
-        if let Some(ok) = fetching_all(e.seq, &hs) {
+        if let Some(ok) = fetching_all(busy, &hs) {
             judged = true;
             applied = ok;
         }
@@ -495,19 +498,10 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
         // --seed 210`, `resume-under-a-pause-that-timed-out`: judged at the very instant the
         // handler returned, the design had no time to act).
         let mut excluded = Duration::ZERO;
-        let mut inside = in_handler(&x.events[..=e.seq]);
-        let mut busy_from = inside.values().any(|b| *b).then_some(e.at);
+        let mut busy_from = busy.then_some(e.at);
         for l in &x.events[e.seq + 1..] {
-            match l.kind {
-                EventKind::HandlerBegin { .. } => {
-                    inside.insert(&l.thread, true);
-                }
-                EventKind::HandlerEnd { .. } => {
-                    inside.insert(&l.thread, false);
-                }
-                _ => {}
-            }
-            let busy = inside.values().any(|b| *b);
+            note_handler(&mut inside, l);
+            busy = inside.values().any(|b| *b);
             match (busy_from, busy) {
                 (Some(b), false) => {
                     excluded += l.at.saturating_since(b);
@@ -529,7 +523,7 @@ fn resume_reached_consumer(x: &Execution<'_>) -> Option<Violation> {
                 break;
             }
             hs = handles_upto(x.events, l.seq);
-            match fetching_all(l.seq, &hs) {
+            match fetching_all(busy, &hs) {
                 Some(ok) => {
                     judged = true;
                     applied = ok;
@@ -664,17 +658,22 @@ fn batch_in_flight(events: &[Event]) -> bool {
 fn in_handler(events: &[Event]) -> BTreeMap<&str, bool> {
     let mut inside: BTreeMap<&str, bool> = BTreeMap::new();
     for e in events {
-        match e.kind {
-            EventKind::HandlerBegin { .. } => {
-                inside.insert(&e.thread, true);
-            }
-            EventKind::HandlerEnd { .. } => {
-                inside.insert(&e.thread, false);
-            }
-            _ => {}
-        }
+        note_handler(&mut inside, e);
     }
     inside
+}
+
+/// Follows `e` in the per-thread "inside the handler" map of [`in_handler`].
+fn note_handler<'a>(inside: &mut BTreeMap<&'a str, bool>, e: &'a Event) {
+    match e.kind {
+        EventKind::HandlerBegin { .. } => {
+            inside.insert(&e.thread, true);
+        }
+        EventKind::HandlerEnd { .. } => {
+            inside.insert(&e.thread, false);
+        }
+        _ => {}
+    }
 }
 
 /// `suspend-final`: nothing open when suspend() returns, nothing created until the next run.
